@@ -1,0 +1,3 @@
+"""creditlens.app (see README: in progress)."""
+
+__all__: list[str] = []

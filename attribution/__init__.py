@@ -1,0 +1,3 @@
+"""creditlens.attribution (see README: in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,172 @@
+"""EfficientVectorRouting: Algorithm 1 of "An Algorithm for Routing Vectors in Sequences" (Heinsen 2022), with
+the parameter-saving A, F, G, S of its Section 3 ("efficient implementation").
+
+Parameter and buffer names and shapes are the reference implementation's, so its checkpoints (and the paper's
+published heads) load unchanged. The arithmetic is rearranged to avoid copies of the input: the length scaling
+`n_inp ** -0.5` is applied to small tensors instead of to `x_inp`, and both betas of the variable-length variant
+come from one matrix product.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_config, check_inputs, check_masks
+from ._em import activation, run_vector_routing
+from .output import VectorRoutingOutput
+from .trace import announce
+
+
+class EfficientVectorRouting(nn.Module):
+    """Route `n_inp` vectors of size `d_inp` to `n_out` vectors of size `d_out`, returning the credit phi.
+
+    Args:
+        n_inp: number of input vectors, or -1 for a variable number (betas are then computed from each input).
+        n_out: number of output vectors (>= 2).
+        d_inp: size of input vectors.
+        d_out: size of output vectors.
+        n_iters: number of routing iterations (>= 1). Default: 2.
+        normalize: if True and `d_out > 1`, normalize each output vector to mean 0 and variance 1.
+        memory_efficient: if True (default), never materialise the votes `[..., n_inp, n_out, d_out]`; if False,
+            compute them and return them as `V` (useful to inspect per-input votes of small layers).
+        return_dict: if True, calling the layer returns the reference's dict of tensors instead of `x_out`.
+        device, dtype: where and in what precision to create the parameters.
+
+    Calling the layer returns `x_out [..., n_out, d_out]` (as the reference does); `route()` returns a
+    `VectorRoutingOutput` with `phi [..., n_inp, n_out]` and every intermediate.
+
+    Example:
+        >>> m = EfficientVectorRouting(n_inp=-1, n_out=10, d_inp=64, d_out=32)
+        >>> m.route(torch.randn(500, 64)).phi.shape
+        torch.Size([500, 10])
+    """
+
+    def __init__(
+        self,
+        n_inp: int,
+        n_out: int,
+        d_inp: int,
+        d_out: int,
+        n_iters: int = 2,
+        normalize: bool = True,
+        memory_efficient: bool = True,
+        return_dict: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_config(n_inp, n_out, n_iters)
+        self.n_inp, self.n_out, self.d_inp, self.d_out, self.n_iters = n_inp, n_out, d_inp, d_out, n_iters
+        self.normalize, self.memory_efficient, self.return_dict = normalize, memory_efficient, return_dict
+        kw = {"device": device, "dtype": dtype}
+        one_or_n_inp = max(1, n_inp)
+        self.register_buffer("CONST_ones_over_n_out", torch.ones(n_out, **kw) / n_out)
+        self.W_A = nn.Parameter(torch.empty(one_or_n_inp, d_inp, **kw).normal_(std=2.0 * d_inp**-0.5))
+        self.B_A = nn.Parameter(torch.zeros(one_or_n_inp, **kw))
+        self.W_F1 = nn.Parameter(torch.empty(n_out, d_inp, **kw).normal_())
+        self.W_F2 = nn.Parameter(torch.empty(d_inp, d_out, **kw).normal_(std=2.0 * d_inp**-0.5))
+        self.B_F2 = nn.Parameter(torch.zeros(n_out, d_out, **kw))
+        self.W_G1 = nn.Parameter(torch.empty(d_out, d_inp, **kw).normal_(std=d_out**-0.5))
+        self.W_G2 = nn.Parameter(torch.empty(n_out, d_inp, **kw).normal_())
+        self.B_G2 = nn.Parameter(torch.zeros(n_out, d_inp, **kw))
+        self.W_S = nn.Parameter(torch.empty(one_or_n_inp, n_out, **kw).normal_(std=d_inp**-0.5))
+        self.B_S = nn.Parameter(torch.zeros(one_or_n_inp, n_out, **kw))
+        if n_inp > 0:
+            self.beta_use = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
+            self.beta_ign = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
+        else:
+            self.compute_beta_use = nn.Linear(d_inp, n_out, **kw)
+            self.compute_beta_ign = nn.Linear(d_inp, n_out, **kw)
+
+    def extra_repr(self) -> str:
+        names = "n_inp n_out d_inp d_out n_iters normalize memory_efficient return_dict".split()
+        return ", ".join(f"{s}={getattr(self, s)}" for s in names)
+
+    def forward(
+        self, x_inp: torch.Tensor, mask: torch.Tensor | None = None, pad_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | dict[str, torch.Tensor | None]:
+        """Route `x_inp [..., n_inp, d_inp]`; return `x_out [..., n_out, d_out]` (or a dict, see `return_dict`).
+
+        `mask` and `pad_mask` are as in `route()`.
+        """
+        out = self.route(x_inp, mask=mask, pad_mask=pad_mask)
+        return out.to_dict() if self.return_dict else out.x_out
+
+    def route(
+        self, x_inp: torch.Tensor, mask: torch.Tensor | None = None, pad_mask: torch.Tensor | None = None
+    ) -> VectorRoutingOutput:
+        """Route and return the outputs with the credit that produced them.
+
+        Args:
+            x_inp: input vectors `[..., n_inp, d_inp]`.
+            mask: optional bool `[n_inp, n_out]` or `[..., n_inp, n_out]`, True where an output ignores an input.
+            pad_mask: optional bool `[..., n_inp]`, True on padding. Padding gets zero credit and does not count
+                in the length scaling, so a padded batch routes each sample as if it were alone.
+        """
+        check_inputs(x_inp, self.n_inp, self.d_inp)
+        batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
+        pair_mask = check_masks(mask, pad_mask, batch, n, self.n_out)
+        scale = self._length_scale(x_inp, pad_mask)  # [...1]
+        beta_use, beta_ign = self._betas(x_inp)  # [...ij] each (or [ij])
+        if self.n_inp > 0:
+            a_inp = torch.linalg.vecdot(x_inp, self.W_A) * scale + self.B_A  # [...i]
+        else:
+            a_inp = (x_inp @ self.W_A[0]) * scale + self.B_A  # [...i]
+        V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
+
+        def vote(phi: torch.Tensor) -> torch.Tensor:
+            if V is not None:
+                return (phi.unsqueeze(-1) * V).sum(dim=-3)  # [...jh]
+            phi_x = (phi.transpose(-2, -1) @ x_inp) * scale.unsqueeze(-1)  # [...jd]
+            return (phi_x * self.W_F1) @ self.W_F2 + phi.sum(dim=-2).unsqueeze(-1) * self.B_F2  # [...jh]
+
+        def predict(x_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            pred_x_inp = (self._norm(x_out) @ self.W_G1) * self.W_G2 + self.B_G2  # [...jd]
+            S = F.logsigmoid((x_inp @ pred_x_inp.transpose(-2, -1)) * self.W_S + self.B_S)  # [...ij]
+            return pred_x_inp, S
+
+        f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
+        state = run_vector_routing(
+            f_a_inp, beta_use, beta_ign, pair_mask, self.CONST_ones_over_n_out, self.n_iters, vote, predict
+        )
+        x_out = self._norm(state.x_out) if self.normalize else state.x_out  # [...jh]
+        out = VectorRoutingOutput(
+            x_out=x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=state.f_a_inp,
+            pred_x_inp=state.pred_x_inp, S=state.S, V=V,
+        )  # fmt: skip
+        announce(self, out)
+        return out
+
+    def _length_scale(self, x_inp: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
+        """`n ** -0.5` per sample, `[..., 1]`, counting only real (non-padding) inputs."""
+        if pad_mask is None:
+            return x_inp.new_full((1,), x_inp.shape[-2] ** -0.5)  # [1]
+        n_real = (~pad_mask).sum(dim=-1, keepdim=True).to(x_inp.dtype)  # [...1]
+        return n_real.rsqrt()  # [...1]
+
+    def _betas(self, x_inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n_inp > 0:
+            return self.beta_use, self.beta_ign  # [ij], [ij]
+        weight = torch.cat([self.compute_beta_use.weight, self.compute_beta_ign.weight])  # [2j, d]
+        bias = torch.cat([self.compute_beta_use.bias, self.compute_beta_ign.bias])  # [2j]
+        beta_use, beta_ign = F.linear(x_inp, weight, bias).chunk(2, dim=-1)  # [...ij] each
+        return beta_use, beta_ign
+
+    def votes(self, x_inp: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The vote of each input for each output, `V [..., n_inp, n_out, d_out]`.
+
+        Before normalization each output is the credit-weighted sum of its votes: `sum_i phi_ij * V_ijh`.
+        Costs `n_out * d_inp * d_out` extra memory besides the result.
+        """
+        check_inputs(x_inp, self.n_inp, self.d_inp)
+        return self._votes(x_inp, self._length_scale(x_inp, pad_mask))
+
+    def _votes(self, x_inp: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        W_F = self.W_F1.unsqueeze(-1) * self.W_F2  # [jdh]
+        V = (x_inp * scale.unsqueeze(-1)).unsqueeze(-3) @ W_F  # [...jih]
+        return V.transpose(-3, -2) + self.B_F2  # [...ijh]
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:]) if self.d_out > 1 else x

@@ -1,0 +1,54 @@
+"""The four folders install as subpackages of the `creditlens` namespace, and dependencies point one way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_regular_install_puts_only_creditlens_in_site_packages(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+           "--target", str(target), str(ROOT)]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True)
+    top_level = {p.name for p in target.iterdir() if not p.name.endswith((".dist-info", "__pycache__"))}
+    assert top_level == {"creditlens"}
+    assert not (target / "creditlens" / "__init__.py").exists(), "creditlens must be a namespace package"
+    for sub in ("routing", "attribution", "viz", "app"):
+        assert (target / "creditlens" / sub / "__init__.py").exists()
+    probe = "import creditlens.routing as r; print(r.__file__)"
+    env = {"PYTHONPATH": str(target), "PYTHONNOUSERSITE": "1"}
+    printed = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    assert printed.strip().startswith(str(target))
+
+
+def test_tests_use_the_installed_package() -> None:
+    import creditlens.routing
+
+    # Editable or regular: the module comes through the creditlens namespace, never a top-level `routing`.
+    assert creditlens.routing.__name__ == "creditlens.routing"
+    assert "routing" not in sys.modules
+
+
+def test_routing_needs_torch_only() -> None:
+    probe = (
+        "import sys, creditlens.routing\n"
+        "heavy = [m for m in ('timm', 'transformers', 'matplotlib', 'streamlit', 'PIL') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    printed = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert printed.strip() == "[]"
+
+
+def test_nothing_imports_the_app() -> None:
+    for folder in ("routing", "attribution", "viz"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text()
+            assert "creditlens.app" not in text and "from ..app" not in text, path

@@ -1,0 +1,3 @@
+"""creditlens.viz (see README: in progress)."""
+
+__all__: list[str] = []
