@@ -6,8 +6,13 @@ outputs it weights). The D-step and M-step are fused into one expression,
 
     phi = f(a) * (R * (beta_use + beta_ign) - beta_ign)  ==  beta_use * D_use - beta_ign * D_ign,
 
-so no `[..., n_inp, n_out]` tensor beyond R and phi is kept for the backward pass; `D_use` and `D_ign` are
-recomputed on demand by the result object.
+and `D_use` and `D_ign` are recomputed on demand by the result object.
+
+Every quantity of the E-, D- and M-steps is computed per input, except the M-step's sums over inputs. The loop
+therefore walks the inputs in chunks and accumulates those sums, so no `[..., n_inp, n_out]` temporary is ever
+larger than one chunk. With gradients, each chunk's credit is checkpointed: autograd keeps only the inputs
+(views of `x_inp`, no copy) and the small tensors, and recomputes the chunk's `[..., chunk, n_out]` tensors in
+the backward pass. That is what lets a long sequence train in little more memory than its input.
 
 Masks (True = ignore) are handled here for every variant. Unlike the reference, an input masked for every
 output gets R = 0, hence zero credit, instead of a softmax over nothing (NaN for the whole sample).
@@ -19,15 +24,26 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+from torch.utils.checkpoint import checkpoint
+
+# Largest number of elements of one `[..., chunk, n_out]` tensor (16 MiB in float32).
+CHUNK_ELEMENTS = 2**22
+
+
+class RowCredit(NamedTuple):
+    """Credit of one chunk of inputs in one iteration."""
+
+    phi: torch.Tensor  # [...ij]
+    R: torch.Tensor  # [...ij]
+    S: torch.Tensor | None  # [...ij], None in the first iteration
 
 
 class EMState(NamedTuple):
-    """What the loop leaves behind after its last iteration."""
+    """What the loop leaves behind after its last iteration (per-input tensors only if kept)."""
 
     x_out: torch.Tensor  # [...jh]
-    phi: torch.Tensor  # [...ij]
-    R: torch.Tensor  # [...ij]
-    f_a_inp: torch.Tensor  # [...i1] or [...ij]
+    phi: torch.Tensor | None  # [...ij]
+    R: torch.Tensor | None  # [...ij]
     pred_x_inp: torch.Tensor | None  # [...jd]
     S: torch.Tensor | None  # [...ij]
 
@@ -70,39 +86,85 @@ def activation(a_inp: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return f_a_inp if mask is None else f_a_inp.masked_fill(mask, 0.0)  # [...i1] or [...ij]
 
 
-def run_vector_routing(
+def chunk_rows(batch_numel: int, n_out: int) -> int:
+    """Inputs per chunk, so that each `[..., chunk, n_out]` tensor holds at most `CHUNK_ELEMENTS` elements."""
+    return max(1, CHUNK_ELEMENTS // max(1, batch_numel * n_out))
+
+
+def split_rows(tensor: torch.Tensor | None, rows: int, n_inp: int) -> list[torch.Tensor | None]:
+    """Split a per-input tensor `[..., n_inp, k]` into chunks of `rows` inputs (views, no copies).
+
+    A tensor that does not vary over inputs (size 1 on that axis, or None) is repeated for every chunk.
+    `split` rather than slicing keeps the backward pass to one concatenation of the chunks' gradients.
+    """
+    n_chunks = -(-n_inp // rows)
+    if tensor is None or tensor.shape[-2] == 1:
+        return [tensor] * n_chunks
+    return list(tensor.split(rows, dim=-2))
+
+
+def credit(
     f_a_inp: torch.Tensor,
     beta_use: torch.Tensor,
     beta_ign: torch.Tensor,
-    mask: torch.Tensor | None,
-    ones_over_n_out: torch.Tensor,
-    n_iters: int,
-    vote: Callable[[torch.Tensor], torch.Tensor],
-    predict: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-) -> EMState:
-    """Run `n_iters` E-D-M iterations.
+    R: torch.Tensor,
+    S: torch.Tensor | None = None,
+) -> RowCredit:
+    """The D-step and the credit of the M-step, fused: `phi = f(a) * (R * (beta_use + beta_ign) - beta_ign)`.
 
     Args:
         f_a_inp: activations f(a) `[..., n_inp, 1]` (or `[..., n_inp, n_out]` when masked).
         beta_use, beta_ign: net benefit and cost per unit of data, `[..., n_inp, n_out]` (broadcastable).
-        mask: bool `[..., n_inp, n_out]` (broadcastable), True = pair ignored; or None.
-        ones_over_n_out: the layer's `CONST_ones_over_n_out` buffer `[n_out]` (see `uniform_routing`).
-        n_iters: number of iterations (>= 1).
-        vote: phi `[..., n_inp, n_out]` -> outputs `[..., n_out, d_out]` (the M-step's weighted votes).
-        predict: outputs -> (predicted inputs `[..., n_out, d_inp]`, scores S `[..., n_inp, n_out]`).
+        R: routing probabilities `[..., n_inp, n_out]` (broadcastable).
+        S: the scores R came from, passed through to the result.
     """
-    beta_sum = beta_use + beta_ign  # [...ij]
+    phi = f_a_inp * (R * (beta_use + beta_ign) - beta_ign)  # [...ij]
+    return RowCredit(phi, R.expand(phi.shape), S)
 
-    def d_and_m_steps(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        phi = f_a_inp * (R * beta_sum - beta_ign)  # [...ij]
-        return phi, vote(phi)  # [...ij], [...jh]
 
-    pred_x_inp = S = None
-    R = uniform_routing(ones_over_n_out, mask)  # [j] or [...ij]
-    phi, x_out = d_and_m_steps(R)
-    for _ in range(n_iters - 1):
-        pred_x_inp, S = predict(x_out)  # [...jd], [...ij]
-        R = masked_softmax(S, mask)  # [...ij]
-        phi, x_out = d_and_m_steps(R)
-    R = R.expand(phi.shape)  # [...ij], also after a single iteration
-    return EMState(x_out, phi, R, f_a_inp, pred_x_inp, S)
+def run_vector_routing(
+    n_chunks: int,
+    n_iters: int,
+    row_credit: Callable[[int, torch.Tensor | None], RowCredit],
+    partial_vote: Callable[[int, torch.Tensor], tuple[torch.Tensor, ...]],
+    finish_vote: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    keep_rows: bool,
+    checkpoint_rows: bool,
+) -> EMState:
+    """Run `n_iters` E-D-M iterations over the inputs, chunk by chunk.
+
+    Args:
+        n_chunks: number of chunks of inputs (see `split_rows`), walked in order.
+        n_iters: number of iterations (>= 1).
+        row_credit: (chunk index, predicted inputs `[..., n_out, d_inp]` or None in the first iteration) ->
+            the chunk's `RowCredit`.
+        partial_vote: (chunk index, its phi) -> the chunk's terms of the M-step's sums over inputs.
+        finish_vote: the summed terms -> outputs `[..., n_out, d_out]`.
+        predict: outputs -> predicted inputs `[..., n_out, d_inp]`.
+        keep_rows: if True, return phi, R and S of the last iteration for all inputs; else only outputs.
+        checkpoint_rows: if True (and gradients are on), recompute each chunk's credit in the backward pass
+            instead of keeping its intermediates.
+    """
+    use_checkpoint = checkpoint_rows and torch.is_grad_enabled()
+    pred_x_inp = x_out = None
+    for iter_num in range(n_iters):
+        if iter_num > 0:
+            pred_x_inp = predict(x_out)  # [...jd]
+        last = iter_num == n_iters - 1
+        sums, kept = None, []
+        for k in range(n_chunks):
+            if use_checkpoint:
+                row = checkpoint(row_credit, k, pred_x_inp, use_reentrant=False)
+            else:
+                row = row_credit(k, pred_x_inp)
+            terms = partial_vote(k, row.phi)
+            sums = terms if sums is None else tuple(a + b for a, b in zip(sums, terms))
+            if keep_rows and last:
+                kept.append(row)
+        x_out = finish_vote(sums)  # [...jh]
+    if not keep_rows:
+        return EMState(x_out, None, None, pred_x_inp, None)
+    phi, R = (torch.cat([getattr(row, k) for row in kept], dim=-2) for k in ("phi", "R"))  # [...ij] each
+    S = None if kept[0].S is None else torch.cat([row.S for row in kept], dim=-2)  # [...ij]
+    return EMState(x_out, phi, R, pred_x_inp, S)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ._checks import check_config, check_inputs, check_masks
-from ._em import activation, run_vector_routing
+from ._em import RowCredit, activation, credit, masked_softmax, run_vector_routing, uniform_routing
 from .output import VectorRoutingOutput
 from .trace import announce
 
@@ -102,19 +102,25 @@ class DefinableVectorRouting(nn.Module):
         a_inp = self.A(x_inp).view(x_inp.shape[:-1])  # [...i]
         V = self.F(x_inp).view(*a_inp.shape, self.n_out, -1)  # [...ijh]
 
-        def vote(phi: torch.Tensor) -> torch.Tensor:
-            return (phi.unsqueeze(-1) * V).sum(dim=-3)  # [...jh]
-
-        def predict(x_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            pred_x_inp = self.G(x_out)  # [...jd]
-            return pred_x_inp, self.S(x_inp, pred_x_inp)  # [...jd], [...ij]
-
         f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
+
+        # A, F, G and S see all inputs at once, so the whole sequence is one chunk.
+        def row_credit(k: int, pred_x_inp: torch.Tensor | None) -> RowCredit:
+            if pred_x_inp is None:
+                R = uniform_routing(self.CONST_ones_over_n_out, pair_mask)  # [j] or [...ij]
+                return credit(f_a_inp, beta_use, beta_ign, R)
+            S = self.S(x_inp, pred_x_inp)  # [...ij]
+            return credit(f_a_inp, beta_use, beta_ign, masked_softmax(S, pair_mask), S)
+
+        def partial_vote(k: int, phi: torch.Tensor) -> tuple[torch.Tensor]:
+            return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
+
         state = run_vector_routing(
-            f_a_inp, beta_use, beta_ign, pair_mask, self.CONST_ones_over_n_out, self.n_iters, vote, predict
-        )
+            1, self.n_iters, row_credit, partial_vote, lambda sums: sums[0], self.G,
+            keep_rows=True, checkpoint_rows=False,
+        )  # fmt: skip
         out = VectorRoutingOutput(
-            x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=state.f_a_inp,
+            x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
             pred_x_inp=state.pred_x_inp, S=state.S, V=V,
         )  # fmt: skip
         announce(self, out)

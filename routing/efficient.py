@@ -9,14 +9,26 @@ come from one matrix product.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_config, check_inputs, check_masks
-from ._em import activation, run_vector_routing
+from ._em import (
+    EMState,
+    RowCredit,
+    activation,
+    chunk_rows,
+    credit,
+    masked_softmax,
+    run_vector_routing,
+    split_rows,
+    uniform_routing,
+)
 from .output import VectorRoutingOutput
-from .trace import announce
+from .trace import announce, is_observed
 
 
 class EfficientVectorRouting(nn.Module):
@@ -89,10 +101,13 @@ class EfficientVectorRouting(nn.Module):
     ) -> torch.Tensor | dict[str, torch.Tensor | None]:
         """Route `x_inp [..., n_inp, d_inp]`; return `x_out [..., n_out, d_out]` (or a dict, see `return_dict`).
 
-        `mask` and `pad_mask` are as in `route()`.
+        `mask` and `pad_mask` are as in `route()`. Unless the dict is asked for or phi is being recorded, the
+        per-input credit is not assembled, which saves time and memory.
         """
-        out = self.route(x_inp, mask=mask, pad_mask=pad_mask)
-        return out.to_dict() if self.return_dict else out.x_out
+        if self.return_dict or is_observed():
+            out = self.route(x_inp, mask=mask, pad_mask=pad_mask)
+            return out.to_dict() if self.return_dict else out.x_out
+        return self._run(x_inp, mask, pad_mask, keep_rows=False)[0].x_out
 
     def route(
         self, x_inp: torch.Tensor, mask: torch.Tensor | None = None, pad_mask: torch.Tensor | None = None
@@ -105,39 +120,73 @@ class EfficientVectorRouting(nn.Module):
             pad_mask: optional bool `[..., n_inp]`, True on padding. Padding gets zero credit and does not count
                 in the length scaling, so a padded batch routes each sample as if it were alone.
         """
-        check_inputs(x_inp, self.n_inp, self.d_inp)
-        batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
-        pair_mask = check_masks(mask, pad_mask, batch, n, self.n_out)
-        scale = self._length_scale(x_inp, pad_mask)  # [...1]
-        beta_use, beta_ign = self._betas(x_inp)  # [...ij] each (or [ij])
-        if self.n_inp > 0:
-            a_inp = torch.linalg.vecdot(x_inp, self.W_A) * scale + self.B_A  # [...i]
-        else:
-            a_inp = (x_inp @ self.W_A[0]) * scale + self.B_A  # [...i]
-        V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
-
-        def vote(phi: torch.Tensor) -> torch.Tensor:
-            if V is not None:
-                return (phi.unsqueeze(-1) * V).sum(dim=-3)  # [...jh]
-            phi_x = (phi.transpose(-2, -1) @ x_inp) * scale.unsqueeze(-1)  # [...jd]
-            return (phi_x * self.W_F1) @ self.W_F2 + phi.sum(dim=-2).unsqueeze(-1) * self.B_F2  # [...jh]
-
-        def predict(x_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            pred_x_inp = (self._norm(x_out) @ self.W_G1) * self.W_G2 + self.B_G2  # [...jd]
-            S = F.logsigmoid((x_inp @ pred_x_inp.transpose(-2, -1)) * self.W_S + self.B_S)  # [...ij]
-            return pred_x_inp, S
-
-        f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
-        state = run_vector_routing(
-            f_a_inp, beta_use, beta_ign, pair_mask, self.CONST_ones_over_n_out, self.n_iters, vote, predict
-        )
-        x_out = self._norm(state.x_out) if self.normalize else state.x_out  # [...jh]
+        state, a_inp, f_a_inp, V = self._run(x_inp, mask, pad_mask, keep_rows=True)
         out = VectorRoutingOutput(
-            x_out=x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=state.f_a_inp,
+            x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
             pred_x_inp=state.pred_x_inp, S=state.S, V=V,
         )  # fmt: skip
         announce(self, out)
         return out
+
+    def _run(
+        self, x_inp: torch.Tensor, mask: torch.Tensor | None, pad_mask: torch.Tensor | None, keep_rows: bool
+    ) -> tuple[EMState, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        check_inputs(x_inp, self.n_inp, self.d_inp)
+        batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
+        pair_mask = check_masks(mask, pad_mask, batch, n, self.n_out)
+        scale = self._length_scale(x_inp, pad_mask)  # [...1]
+        if self.n_inp > 0:
+            a_inp = torch.linalg.vecdot(x_inp, self.W_A) * scale + self.B_A  # [...i]
+        else:
+            a_inp = (x_inp @ self.W_A[0]) * scale + self.B_A  # [...i]
+        f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
+        V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
+        rows = n if V is not None else chunk_rows(math.prod(batch), self.n_out)
+        x_rows = split_rows(x_inp, rows, n)  # [...id] each
+        f_a_rows = split_rows(f_a_inp, rows, n)  # [...i1] or [...ij] each
+        mask_rows = split_rows(pair_mask, rows, n)  # [...ij] each
+        W_S_rows, B_S_rows = split_rows(self.W_S, rows, n), split_rows(self.B_S, rows, n)  # [ij] each
+        # Betas are computed once for all inputs and reused by every iteration and by the backward pass.
+        beta_use_rows, beta_ign_rows = (split_rows(beta, rows, n) for beta in self._betas(x_inp))
+
+        def row_credit(k: int, pred_x_inp: torch.Tensor | None) -> RowCredit:
+            beta_use, beta_ign = beta_use_rows[k], beta_ign_rows[k]  # [...ij] each
+            if pred_x_inp is None:
+                R = uniform_routing(self.CONST_ones_over_n_out, mask_rows[k])  # [j] or [...ij]
+                return credit(f_a_rows[k], beta_use, beta_ign, R)
+            S = F.logsigmoid(
+                (x_rows[k] @ pred_x_inp.transpose(-2, -1)) * W_S_rows[k] + B_S_rows[k]
+            )  # [...ij]
+            return credit(f_a_rows[k], beta_use, beta_ign, masked_softmax(S, mask_rows[k]), S)
+
+        def partial_vote(k: int, phi: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            if V is not None:
+                return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
+            return phi.transpose(-2, -1) @ x_rows[k], phi.sum(dim=-2)  # [...jd], [...j]
+
+        def finish_vote(sums: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            if V is not None:
+                return sums[0]  # [...jh]
+            phi_x, phi_sum = sums
+            phi_x = phi_x * scale.unsqueeze(-1)  # [...jd]
+            return (phi_x * self.W_F1) @ self.W_F2 + phi_sum.unsqueeze(-1) * self.B_F2  # [...jh]
+
+        def predict(x_out: torch.Tensor) -> torch.Tensor:
+            return (self._norm(x_out) @ self.W_G1) * self.W_G2 + self.B_G2  # [...jd]
+
+        state = run_vector_routing(
+            len(x_rows),
+            self.n_iters,
+            row_credit,
+            partial_vote,
+            finish_vote,
+            predict,
+            keep_rows,
+            checkpoint_rows=True,
+        )
+        if self.normalize:
+            state = state._replace(x_out=self._norm(state.x_out))  # [...jh]
+        return state, a_inp, f_a_inp, V
 
     def _length_scale(self, x_inp: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
         """`n ** -0.5` per sample, `[..., 1]`, counting only real (non-padding) inputs."""
@@ -147,6 +196,7 @@ class EfficientVectorRouting(nn.Module):
         return n_real.rsqrt()  # [...1]
 
     def _betas(self, x_inp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """beta_use and beta_ign, `[n_inp, n_out]` parameters or `[..., n_inp, n_out]` computed from inputs."""
         if self.n_inp > 0:
             return self.beta_use, self.beta_ign  # [ij], [ij]
         weight = torch.cat([self.compute_beta_use.weight, self.compute_beta_ign.weight])  # [2j, d]

@@ -29,6 +29,11 @@ def observe_routings(observer: Observer) -> Iterator[None]:
         _observers.reset(token)
 
 
+def is_observed() -> bool:
+    """True inside an `observe_routings` block: layers then assemble their full results for the observers."""
+    return bool(_observers.get())
+
+
 def announce(module: nn.Module, result: Any) -> None:
     """Pass a routing layer's typed result to the active observers (called by the layers themselves)."""
     for observer in _observers.get():
