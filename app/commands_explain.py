@@ -1,0 +1,217 @@
+"""`creditlens explain`: explain images or a text with a zoo model and write figures and raw credit.
+
+A folder or glob of images runs as a batch with a progress bar and a results table. Launched with
+`torchrun --nproc_per_node N`, each process explains its share of the files (every N-th, by rank) and the
+summaries are gathered on rank 0, so the files written and the table printed are those of one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from creditlens.attribution.images import MAX_PIXELS, open_image
+from creditlens.attribution.userdata import IMAGE_SUFFIXES
+from creditlens.attribution.zoo import ZooModel, load_model
+from creditlens.viz import FORMATS, RawCredit, export, raw_credit
+
+TOP_POSITIONS = 5
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `explain` subcommand."""
+    p = sub.add_parser("explain", help="explain images or a text and write figures and raw credit")
+    p.add_argument("images", nargs="*", help="image files, folders or globs (for an image model)")
+    p.add_argument("--model", required=True, help="a zoo model name (see `creditlens models`)")
+    p.add_argument("--text", help="the text to explain (for a text model)")
+    p.add_argument("--text-file", type=Path, help="read the text to explain from this UTF-8 file")
+    p.add_argument("--target", default="top1", help="a class name or index, top1 (default) or top3")
+    p.add_argument("--out", type=Path, default=Path("creditlens-out"), help="folder for the files")
+    p.add_argument("--formats", default="png,npz", help=f"comma-separated, from {','.join(FORMATS)}")
+    p.add_argument("--mode", choices=("signed", "magnitude"), default="signed", help="colour scale")
+    p.add_argument("--dpi", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--json", action="store_true", help="a machine-readable summary on stdout")
+    p.add_argument("--paper-dir", help="folder of the paper's head files")
+    p.set_defaults(run=run_explain)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}.")
+    model = load_model(args.model, paper_directory=args.paper_dir)
+    if model.info.task == "text":
+        if args.images:
+            raise ValueError(f"{args.model} is a text model: give --text or --text-file, not image files.")
+        results = [_explain_text(model, _read_text(args), args, formats)]
+    else:
+        if args.text is not None or args.text_file is not None:
+            raise ValueError(f"{args.model} is an image model: give image files, not --text.")
+        results = _explain_images(model, _expand(args.images), args, formats)
+    if results is None:  # not rank 0 of a torchrun launch
+        return 0
+    if args.json:
+        print(json.dumps({"model": args.model, "results": results}, indent=1))
+    else:
+        _print_summary(results)
+    return 0
+
+
+def _explain_text(model: ZooModel, text: str, args: argparse.Namespace, formats: list[str]) -> dict[str, Any]:
+    explanation = model.classifier.explain([text])
+    return _summarise(model, explanation, 0, "text", args, formats, image=None)
+
+
+def _explain_images(
+    model: ZooModel, paths: list[Path], args: argparse.Namespace, formats: list[str]
+) -> list[dict[str, Any]] | None:
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    mine = paths[rank::world]
+    images = [open_image(p, max_pixels=args.max_pixels) for p in mine]  # every file checked before any work
+    results = []
+    bar = tqdm(range(0, len(mine), args.batch_size), desc="explaining", unit="batch", disable=len(mine) <= 1)
+    for start in bar:
+        batch = images[start : start + args.batch_size]
+        explanation = model.classifier.explain(batch)
+        for i, image in enumerate(batch):
+            path = mine[start + i]
+            results.append(
+                _summarise(model, explanation, i, str(path), args, formats, image=np.asarray(image))
+            )
+    return _gather(results, rank, world, order=[str(p) for p in paths])
+
+
+def _summarise(
+    model: ZooModel, explanation: Any, sample: int, name: str, args: argparse.Namespace, formats: list[str],
+    image: np.ndarray | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Predictions, the explained classes' most credited positions, and the files written for one input."""
+    top = explanation.top_k(min(3, len(explanation.labels)))
+    predictions = [
+        {"class": n, "index": int(i), "prob": round(float(p), 6)}
+        for n, i, p in zip(top.names[sample], top.indices[sample], top.probs[sample], strict=True)
+    ]
+    stem_base = "text" if image is None else Path(name).stem
+    explained = []
+    for cls in _targets(args.target, top.indices[sample].tolist(), explanation):
+        raw = raw_credit(explanation, sample, cls, model=model.info.name, image=image)
+        label = raw.label.replace("/", "-").replace(" ", "_").split(",")[0]
+        files = export(raw, args.out, f"{stem_base}_{label}", formats=formats, dpi=args.dpi, mode=args.mode)
+        explained.append({"class": raw.label, "index": raw.cls, "top_positions": _top_positions(raw),
+                          "files": [str(f) for f in files]})  # fmt: skip
+    return {"input": name, "predictions": predictions, "explained": explained}
+
+
+def _targets(target: str, ranked: list[int], explanation: Any) -> list[int]:
+    if target == "top1":
+        return ranked[:1]
+    if target == "top3":
+        return ranked[:3]
+    return [explanation.class_index(int(target) if target.lstrip("-").isdigit() else target)]
+
+
+def _top_positions(raw: RawCredit) -> list[dict[str, Any]]:
+    """The most credited visible patches (row, column) or tokens, summed over depths."""
+    per_position = raw.credit.sum(axis=-1)  # [p]
+    visible = np.flatnonzero(~raw.hidden)
+    best = visible[np.argsort(-per_position[visible], kind="stable")[:TOP_POSITIONS]]
+    if raw.kind == "image":
+        cols = raw.grid_size[1]
+        patch = best - raw.num_prefix_tokens
+        return [{"row": int(p // cols), "col": int(p % cols), "credit": round(float(per_position[b]), 6)}
+                for p, b in zip(patch, best, strict=True)]  # fmt: skip
+    strings = raw.token_strings()
+    return [
+        {"token": strings[b], "position": int(b), "credit": round(float(per_position[b]), 6)} for b in best
+    ]
+
+
+def _gather(
+    results: list[dict[str, Any]], rank: int, world: int, order: list[str]
+) -> list[dict[str, Any]] | None:
+    """All processes' results on rank 0, in the order of the input files (None elsewhere)."""
+    if world == 1:
+        return results
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    gathered = [None] * world if rank == 0 else None
+    dist.gather_object(results, gathered, dst=0)
+    if rank != 0:
+        return None
+    merged = {r["input"]: r for part in gathered for r in part}
+    return [merged[name] for name in order]
+
+
+def _expand(items: list[str]) -> list[Path]:
+    """Image paths from files, folders (their image files, sorted) and glob patterns."""
+    if not items:
+        raise ValueError("give at least one image file, folder or glob (or --text for a text model).")
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+            paths += found
+        elif any(ch in item for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(item) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"the pattern {item!r} matches no image files.")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise ValueError(f"{item} does not exist.")
+    return paths
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if args.text is not None and args.text_file is not None:
+        raise ValueError("give --text or --text-file, not both.")
+    if args.text_file is not None:
+        try:
+            text = args.text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read {args.text_file} as UTF-8 text ({err}).") from None
+    elif args.text is not None:
+        text = args.text
+    else:
+        raise ValueError('give --text "..." or --text-file FILE for a text model.')
+    if not text.strip():
+        raise ValueError("the text is empty: give some words to explain.")
+    return text
+
+
+def _print_summary(results: list[dict[str, Any]]) -> None:
+    """One input: its predictions and credit in detail; several: a results table."""
+    if len(results) > 1:
+        width = max(len(r["input"]) for r in results)
+        print(f"{'input':<{width}}  {'prediction':<20}  {'prob':>5}  most credited")
+        for r in results:
+            best, where = r["predictions"][0], _where(r["explained"][0]["top_positions"][:1])
+            print(f"{r['input']:<{width}}  {best['class'][:20]:<20}  {best['prob']:5.2f}  {where}")
+        return
+    for r in results:
+        print(f"{r['input']}: " + ", ".join(f"{p['class']} ({p['prob']:.2f})" for p in r["predictions"]))
+        for e in r["explained"]:
+            print(f"  credit for {e['class']}: most credited {_where(e['top_positions'])}")
+            print(f"  wrote {len(e['files'])} file(s): {', '.join(Path(f).name for f in e['files'])}")
+
+
+def _where(positions: list[dict[str, Any]]) -> str:
+    if positions and "token" in positions[0]:
+        return ", ".join(f"{t['token']!r} {t['credit']:+.2f}" for t in positions)
+    return ", ".join(f"patch ({t['row']},{t['col']}) {t['credit']:+.2f}" for t in positions)
