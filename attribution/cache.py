@@ -36,19 +36,19 @@ class HiddenStateCache:
         return len(self.states)
 
     def batch(self, index: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Float32 hidden states `[b, n_pos, d_depth, d_emb]` and pad mask `[b, n_pos]` (None if no padding)."""
+        """Float32 hidden states `[b, p, d_depth, d_emb]` and pad mask `[b, p]` (None if no padding), where `p`
+        is the longest sample of the batch (positions that are padding in every sample cost nothing)."""
         index = np.sort(np.asarray(index))  # memory maps read fastest in order
-        states = torch.from_numpy(np.asarray(self.states[index], dtype=np.float32))  # [bpld]
-        pad_mask = torch.from_numpy(self.pad_mask[index])  # [bp]
+        pad_mask = self.pad_mask[index]  # [bp]
+        n_pos = int(np.flatnonzero(~pad_mask.all(axis=0)).max()) + 1  # drop positions padded in every sample
+        states = torch.from_numpy(np.asarray(self.states[index, :n_pos], dtype=np.float32))  # [bpld]
+        pad_mask = torch.from_numpy(pad_mask[:, :n_pos])  # [bp]
         return states, (pad_mask if bool(pad_mask.any()) else None)
 
 
-def fingerprint(backbone: torch.nn.Module, inputs: Sequence[Any]) -> str:
-    """A short hash of the backbone's weights and the inputs, naming a cache."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(backbone.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to(torch.float32).cpu().numpy().tobytes())
+def fingerprint(backbone_key: str, inputs: Sequence[Any]) -> str:
+    """A short hash of the backbone's identity and the inputs, naming a cache."""
+    digest = hashlib.sha256(backbone_key.encode())
     for item in inputs:
         digest.update(item.encode() if isinstance(item, str) else np.ascontiguousarray(item).tobytes())
     return digest.hexdigest()[:16]
@@ -56,6 +56,7 @@ def fingerprint(backbone: torch.nn.Module, inputs: Sequence[Any]) -> str:
 
 def build_cache(
     backbone: torch.nn.Module,
+    backbone_key: str,
     inputs: Sequence[Any],
     directory: str | Path,
     *,
@@ -66,6 +67,8 @@ def build_cache(
 
     Args:
         backbone: a frozen backbone with `encode(inputs) -> Encoding` (`VisionBackbone`, `TextBackbone`).
+        backbone_key: what identifies the backbone (its name and a hash of its weight files, say). Hashing
+            the module's own state would not do: Hugging Face models initialise unused layers at random.
         inputs: images (uint8 arrays) or texts, anything `backbone.encode` takes as a list.
         directory: where caches live.
         batch_size: inputs per backbone call.
@@ -73,7 +76,7 @@ def build_cache(
     """
     if len(inputs) == 0:
         raise ValueError("no inputs to cache: the data set is empty.")
-    root = Path(directory) / fingerprint(backbone, inputs)
+    root = Path(directory) / fingerprint(backbone_key, inputs)
     meta_path = root / "meta.json"
     if meta_path.exists():
         return _open(root, json.loads(meta_path.read_text()))

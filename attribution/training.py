@@ -62,6 +62,7 @@ class LabelledData:
 
 def train_head(
     backbone: torch.nn.Module,
+    backbone_key: str,
     n_classes: int,
     train: LabelledData,
     val: LabelledData,
@@ -73,6 +74,7 @@ def train_head(
 
     Args:
         backbone: a frozen backbone with `d_depth`, `d_emb` and `encode(inputs) -> Encoding`.
+        backbone_key: what identifies the backbone, naming its cached hidden states (see `build_cache`).
         n_classes: number of classes.
         train, val, test: the data splits (test may be None).
         config: hyperparameters.
@@ -88,10 +90,10 @@ def train_head(
         if data is None:
             continue
         if rank == 0:  # one process encodes, the others then open the same cache
-            caches[name] = build_cache(backbone, data.inputs, cache_dir, desc=f"encoding {name}")
+            caches[name] = build_cache(backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}")
         _barrier(world)
         if rank != 0:
-            caches[name] = build_cache(backbone, data.inputs, cache_dir, desc=f"encoding {name}")
+            caches[name] = build_cache(backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}")
     torch.manual_seed(config.seed)
     head = RoutingHead(backbone.d_depth, backbone.d_emb, n_classes, n_hid=config.n_hid)
     model = torch.nn.parallel.DistributedDataParallel(head) if world > 1 else head

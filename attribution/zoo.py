@@ -166,7 +166,7 @@ def build_backbone(spec: dict[str, Any], directory: Path) -> torch.nn.Module:
 
         return VisionBackbone(load_vit_backbone(directory / spec.get("path", ".")))
     if kind == "timm":
-        return VisionBackbone(spec["name"], pretrained=spec.get("pretrained", True))
+        return VisionBackbone(spec["name"], pretrained=spec.get("pretrained", True), **spec.get("kwargs", {}))
     if kind == "hf":
         return TextBackbone(resolve_text_model(spec["name"]), max_length=spec.get("max_length"))
     raise ValueError(f"{directory / MODEL_FILE}: unknown backbone type {kind!r} (vit-dir, timm or hf).")

@@ -1,0 +1,159 @@
+"""`creditlens` end to end on the bundled models, and every user error as one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from creditlens.app.cli import main
+
+FASHION = ("fashion-mnist-vit", "Ankle boot")
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Four Fashion-MNIST test images as PNG files (two ankle boots, a trouser, a bag) and bad files."""
+    from creditlens.attribution.datasets import load_fashion_mnist
+
+    images, labels = load_fashion_mnist("test")
+    folder = tmp_path_factory.mktemp("images")
+    paths = {}
+    for name, cls in (("boot", 9), ("boot2", 9), ("trouser", 1), ("bag", 8)):
+        index = [i for i in range(len(labels)) if int(labels[i]) == cls][1 if name == "boot2" else 0]
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(images[index].numpy()).save(paths[name])
+    bad = tmp_path_factory.mktemp("bad")
+    paths["truncated"] = bad / "truncated.png"
+    paths["truncated"].write_bytes(paths["boot"].read_bytes()[:60])
+    paths["text"] = bad / "notes.png"
+    paths["text"].write_text("not an image")
+    paths["folder"] = folder
+    return paths
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    status = main(args)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_models_json_lists_every_model_with_status(capsys: pytest.CaptureFixture) -> None:
+    status, out, _ = _run(["models", "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert status == 0 and len(rows) == 8
+    assert (
+        rows["fashion-mnist-vit"]["status"] == "ready"
+        and rows["fashion-mnist-vit"]["labels"][9] == "Ankle boot"
+    )
+    assert rows["roberta-large-imdb"]["status"] in ("ready", "missing")
+
+
+def test_explain_image_writes_figures_and_a_json_summary(samples, tmp_path, capsys) -> None:
+    args = ["explain", "--model", FASHION[0], str(samples["boot"]), "--out", str(tmp_path),
+            "--formats", "png,svg,pdf,npz", "--json"]  # fmt: skip
+    status, out, _ = _run(args, capsys)
+    summary = json.loads(out)
+    result = summary["results"][0]
+    assert status == 0 and summary["model"] == FASHION[0]
+    assert result["predictions"][0]["class"] == FASHION[1]
+    assert 0.5 < result["predictions"][0]["prob"] <= 1.0
+    explained = result["explained"][0]
+    assert explained["class"] == FASHION[1] and len(explained["top_positions"]) == 5
+    assert all(0 <= p["row"] < 7 and 0 <= p["col"] < 7 for p in explained["top_positions"])
+    credits = [p["credit"] for p in explained["top_positions"]]
+    assert credits == sorted(credits, reverse=True)
+    files = [Path(f) for f in explained["files"]]
+    assert {f.suffix for f in files} == {".png", ".svg", ".pdf", ".npz", ".json"}
+    png = next(f for f in files if f.suffix == ".png")
+    assert np.asarray(Image.open(png).convert("L")).min() < 100  # decodes and is not blank
+    assert next(f for f in files if f.suffix == ".pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_explain_a_named_class_and_top3(samples, tmp_path, capsys) -> None:
+    status, out, _ = _run(["explain", "--model", FASHION[0], str(samples["boot"]), "--target", "Sandal",
+                           "--out", str(tmp_path), "--json"], capsys)  # fmt: skip
+    assert status == 0 and [e["class"] for e in json.loads(out)["results"][0]["explained"]] == ["Sandal"]
+    status, out, _ = _run(["explain", "--model", FASHION[0], str(samples["boot"]), "--target", "top3",
+                           "--out", str(tmp_path), "--json"], capsys)  # fmt: skip
+    result = json.loads(out)["results"][0]
+    assert [e["class"] for e in result["explained"]] == [p["class"] for p in result["predictions"]]
+
+
+def test_explain_a_folder_prints_a_results_table(samples, tmp_path, capsys) -> None:
+    status, out, _ = _run(
+        ["explain", "--model", FASHION[0], str(samples["folder"]), "--out", str(tmp_path)], capsys
+    )
+    lines = out.strip().splitlines()
+    assert status == 0 and lines[0].split()[:2] == ["input", "prediction"]
+    assert len(lines) == 5 and any("trouser.png" in line and "Trouser" in line for line in lines)
+
+
+def test_explain_text_writes_html_with_every_token(tmp_path, capsys) -> None:
+    text = "A gorgeous, witty and moving film."
+    status, out, _ = _run(["explain", "--model", "rotten-tomatoes-minilm", "--text", text, "--out", str(tmp_path),
+                           "--formats", "html,png", "--json"], capsys)  # fmt: skip
+    result = json.loads(out)["results"][0]
+    assert status == 0 and result["predictions"][0]["class"] == "positive"
+    html = Path(next(f for f in result["explained"][0]["files"] if f.endswith(".html"))).read_text()
+    positions = [html.find(word) for word in ("gorgeous", "witty", "moving", "film")]
+    assert -1 not in positions and positions == sorted(positions)
+    assert {t["token"] for t in result["explained"][0]["top_positions"]} <= set(
+        text.lower().replace(",", " , ").replace(".", " .").split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["explain", "--model", FASHION[0], "{truncated}"], "truncated.png is truncated or corrupt"),
+        (["explain", "--model", FASHION[0], "{text}"], "notes.png is not an image"),
+        (["explain", "--model", FASHION[0], "{boot}", "--max-pixels", "100"], "over the limit of 100"),
+        (["explain", "--model", "no-such-model", "{boot}"], "unknown model 'no-such-model'"),
+        (["explain", "--model", FASHION[0], "{boot}", "--target", "Hat"], "unknown class name 'Hat'"),
+        (["explain", "--model", "rotten-tomatoes-minilm", "--text", "   "], "the text is empty"),
+        (["explain", "--model", FASHION[0], "{boot}", "--formats", "png,gif"], "unknown format(s) gif"),
+        (["accuracy", "--model", FASHION[0], "--data", "{text}"], "is not a folder"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(samples, tmp_path, capsys, args, message) -> None:
+    args = [a.format(**{k: str(v) for k, v in samples.items()}) for a in args] + ["--out", str(tmp_path)] * (
+        args[0] == "explain"
+    )
+    status, out, err = _run(args, capsys)
+    assert status == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_accuracy_on_a_labelled_folder(samples, tmp_path, capsys) -> None:
+    for name, label in (("boot", "Ankle boot"), ("boot2", "9"), ("trouser", "Trouser"), ("bag", "Bag")):
+        (tmp_path / label).mkdir(exist_ok=True)
+        (tmp_path / label / f"{name}.png").write_bytes(samples[name].read_bytes())
+    status, out, _ = _run(["accuracy", "--model", FASHION[0], "--data", str(tmp_path), "--json"], capsys)
+    result = json.loads(out)
+    assert status == 0 and result["model"] == FASHION[0] and result["n"] == 4
+    assert result["accuracy"] in (0.25, 0.5, 0.75, 1.0) and result["accuracy"] >= 0.75
+
+
+@pytest.mark.slow
+def test_torchrun_explain_splits_files_and_matches_one_process(samples, tmp_path) -> None:
+    base = ["explain", "--model", FASHION[0], str(samples["folder"]), "--formats", "npz", "--json"]
+    one = subprocess.run([sys.executable, "-m", "creditlens.app.cli", *base, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "-m", "creditlens.app.cli", *base, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    first, second = json.loads(one.stdout), json.loads(two.stdout[two.stdout.index("{") :])
+    assert [r["input"] for r in first["results"]] == [r["input"] for r in second["results"]]
+    assert [r["predictions"] for r in first["results"]] == [r["predictions"] for r in second["results"]]
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(names) == 8
+    for name in names:
+        if name.endswith(".npz"):
+            a, b = np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name)
+            assert all(np.array_equal(a[k], b[k]) for k in a.files)
