@@ -162,7 +162,7 @@ def build_backbone(spec: dict[str, Any], directory: Path) -> torch.nn.Module:
 
     kind = spec.get("type")
     if kind == "vit-dir":
-        from .vit_training import load_vit_backbone
+        from .vit_backbone import load_vit_backbone
 
         return VisionBackbone(load_vit_backbone(directory / spec.get("path", ".")))
     if kind == "timm":
