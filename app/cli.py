@@ -7,10 +7,11 @@ stderr that says what was wrong; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from . import commands_data, commands_explain, commands_train
+from . import commands_app, commands_data, commands_explain, commands_train
 
 # What a user can cause: their message is all they need. (ImageError is a ValueError.)
 USER_ERRORS = (ValueError, FileNotFoundError)
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain classifier predictions with the credit assignments of Heinsen routing.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_explain, commands_data, commands_train):
+    for module in (commands_explain, commands_data, commands_train, commands_app):
         module.register(sub)
     return parser
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success, 2 on a user error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Model loading bars from Hugging Face libraries are noise on a command line (set before they import).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = "creditlens " + " ".join(argv)

@@ -49,13 +49,14 @@ def run_explain(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}.")
+    text = _read_text(args) if args.text is not None or args.text_file is not None else None
     model = load_model(args.model, paper_directory=args.paper_dir)
     if model.info.task == "text":
         if args.images:
             raise ValueError(f"{args.model} is a text model: give --text or --text-file, not image files.")
-        results = [_explain_text(model, _read_text(args), args, formats)]
+        results = [_explain_text(model, text if text is not None else _read_text(args), args, formats)]
     else:
-        if args.text is not None or args.text_file is not None:
+        if text is not None:
             raise ValueError(f"{args.model} is an image model: give image files, not --text.")
         results = _explain_images(model, _expand(args.images), args, formats)
     if results is None:  # not rank 0 of a torchrun launch
