@@ -9,10 +9,10 @@ outputs it weights). The D-step and M-step are fused into one expression,
 and `D_use` and `D_ign` are recomputed on demand by the result object.
 
 Every quantity of the E-, D- and M-steps is computed per input, except the M-step's sums over inputs. The loop
-therefore walks the inputs in chunks and accumulates those sums, so no `[..., n_inp, n_out]` temporary is ever
-larger than one chunk. With gradients, each chunk's credit is checkpointed: autograd keeps only the inputs
-(views of `x_inp`, no copy) and the small tensors, and recomputes the chunk's `[..., chunk, n_out]` tensors in
-the backward pass. That is what lets a long sequence train in little more memory than its input.
+therefore walks the inputs in chunks and accumulates those sums, so without gradients no `[..., n_inp, n_out]`
+temporary is larger than one chunk besides the per-input results it returns. (With gradients, autograd keeps
+every chunk's intermediates: training on long sequences goes through `EfficientVectorRouting`'s plain call,
+whose backward pass is written by hand, instead; see `_lean.py`.)
 
 Masks (True = ignore) are handled here for every variant. Unlike the reference, an input masked for every
 output gets R = 0, hence zero credit, instead of a softmax over nothing (NaN for the whole sample).
@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
-# Largest number of elements of one `[..., chunk, n_out]` tensor (16 MiB in float32).
-CHUNK_ELEMENTS = 2**22
+# Largest number of elements of one `[..., chunk, n_out]` tensor (4 MiB in float32): small enough that a
+# chunk's temporaries stay in cache and are reused from the heap, large enough for efficient matrix products.
+CHUNK_ELEMENTS = 2**20
 
 
 class RowCredit(NamedTuple):
@@ -39,12 +39,12 @@ class RowCredit(NamedTuple):
 
 
 class EMState(NamedTuple):
-    """What the loop leaves behind after its last iteration (per-input tensors only if kept)."""
+    """What the loop leaves behind after its last iteration."""
 
     x_out: torch.Tensor  # [...jh]
-    phi: torch.Tensor | None  # [...ij]
-    R: torch.Tensor | None  # [...ij]
-    pred_x_inp: torch.Tensor | None  # [...jd]
+    phi: torch.Tensor  # [...ij]
+    R: torch.Tensor  # [...ij]
+    pred_x_inp: torch.Tensor | None  # what `predict` gave the last iteration ([...jd]); None after one
     S: torch.Tensor | None  # [...ij]
 
 
@@ -129,42 +129,31 @@ def run_vector_routing(
     partial_vote: Callable[[int, torch.Tensor], tuple[torch.Tensor, ...]],
     finish_vote: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
     predict: Callable[[torch.Tensor], torch.Tensor],
-    keep_rows: bool,
-    checkpoint_rows: bool,
 ) -> EMState:
-    """Run `n_iters` E-D-M iterations over the inputs, chunk by chunk.
+    """Run `n_iters` E-D-M iterations over the inputs, chunk by chunk; keep the last one's per-input results.
 
     Args:
         n_chunks: number of chunks of inputs (see `split_rows`), walked in order.
         n_iters: number of iterations (>= 1).
-        row_credit: (chunk index, predicted inputs `[..., n_out, d_inp]` or None in the first iteration) ->
-            the chunk's `RowCredit`.
+        row_credit: (chunk index, what `predict` gave, or None in the first iteration) -> the chunk's
+            `RowCredit`.
         partial_vote: (chunk index, its phi) -> the chunk's terms of the M-step's sums over inputs.
         finish_vote: the summed terms -> outputs `[..., n_out, d_out]`.
-        predict: outputs -> predicted inputs `[..., n_out, d_inp]`.
-        keep_rows: if True, return phi, R and S of the last iteration for all inputs; else only outputs.
-        checkpoint_rows: if True (and gradients are on), recompute each chunk's credit in the backward pass
-            instead of keeping its intermediates.
+        predict: outputs -> what `row_credit` needs of them: predicted inputs `[..., n_out, d_inp]` (or, for
+            scalar votes, the outputs themselves).
     """
-    use_checkpoint = checkpoint_rows and torch.is_grad_enabled()
     pred_x_inp = x_out = None
     for iter_num in range(n_iters):
         if iter_num > 0:
             pred_x_inp = predict(x_out)  # [...jd]
-        last = iter_num == n_iters - 1
         sums, kept = None, []
         for k in range(n_chunks):
-            if use_checkpoint:
-                row = checkpoint(row_credit, k, pred_x_inp, use_reentrant=False)
-            else:
-                row = row_credit(k, pred_x_inp)
+            row = row_credit(k, pred_x_inp)
             terms = partial_vote(k, row.phi)
             sums = terms if sums is None else tuple(a + b for a, b in zip(sums, terms))
-            if keep_rows and last:
+            if iter_num == n_iters - 1:
                 kept.append(row)
         x_out = finish_vote(sums)  # [...jh]
-    if not keep_rows:
-        return EMState(x_out, None, None, pred_x_inp, None)
     phi, R = (torch.cat([getattr(row, k) for row in kept], dim=-2) for k in ("phi", "R"))  # [...ij] each
     S = None if kept[0].S is None else torch.cat([row.S for row in kept], dim=-2)  # [...ij]
     return EMState(x_out, phi, R, pred_x_inp, S)

@@ -115,10 +115,7 @@ class DefinableVectorRouting(nn.Module):
         def partial_vote(k: int, phi: torch.Tensor) -> tuple[torch.Tensor]:
             return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
 
-        state = run_vector_routing(
-            1, self.n_iters, row_credit, partial_vote, lambda sums: sums[0], self.G,
-            keep_rows=True, checkpoint_rows=False,
-        )  # fmt: skip
+        state = run_vector_routing(1, self.n_iters, row_credit, partial_vote, lambda sums: sums[0], self.G)
         out = VectorRoutingOutput(
             x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
             pred_x_inp=state.pred_x_inp, S=state.S, V=V,

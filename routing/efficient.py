@@ -10,6 +10,7 @@ come from one matrix product.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ from ._em import (
     split_rows,
     uniform_routing,
 )
+from ._lean import lean_forward
 from .output import VectorRoutingOutput
 from .trace import announce, is_observed
 
@@ -102,12 +104,18 @@ class EfficientVectorRouting(nn.Module):
         """Route `x_inp [..., n_inp, d_inp]`; return `x_out [..., n_out, d_out]` (or a dict, see `return_dict`).
 
         `mask` and `pad_mask` are as in `route()`. Unless the dict is asked for or phi is being recorded, the
-        per-input credit is not assembled, which saves time and memory.
+        per-input credit is not assembled, and gradients come from a hand-written backward pass that keeps
+        little more than `x_inp` (see `_lean.py`). Layers whose per-input votes are smaller than the
+        per-output sums (`d_out == 1` over few inputs, like a classifier's last routing) route by their votes.
         """
-        if self.return_dict or is_observed():
+        if self.return_dict or is_observed() or not self.memory_efficient:
             out = self.route(x_inp, mask=mask, pad_mask=pad_mask)
             return out.to_dict() if self.return_dict else out.x_out
-        return self._run(x_inp, mask, pad_mask, keep_rows=False)[0].x_out
+        pair_mask, scale = self._prepare(x_inp, mask, pad_mask)
+        if not self._votes_are_smaller(x_inp):
+            return lean_forward(self, x_inp, pair_mask, scale)
+        f_a_inp = activation(self._a_inp(x_inp, scale, self.W_A, self.B_A), pair_mask)  # [...i1] or [...ij]
+        return self._run(x_inp, pair_mask, scale, f_a_inp, V=None, with_pred=False).x_out  # [...j1], no norm
 
     def route(
         self, x_inp: torch.Tensor, mask: torch.Tensor | None = None, pad_mask: torch.Tensor | None = None
@@ -120,7 +128,13 @@ class EfficientVectorRouting(nn.Module):
             pad_mask: optional bool `[..., n_inp]`, True on padding. Padding gets zero credit and does not count
                 in the length scaling, so a padded batch routes each sample as if it were alone.
         """
-        state, a_inp, f_a_inp, V = self._run(x_inp, mask, pad_mask, keep_rows=True)
+        pair_mask, scale = self._prepare(x_inp, mask, pad_mask)
+        a_inp = self._a_inp(x_inp, scale, self.W_A, self.B_A)  # [...i]
+        f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
+        V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
+        state = self._run(x_inp, pair_mask, scale, f_a_inp, V, with_pred=True)
+        if self.normalize:
+            state = state._replace(x_out=self._norm(state.x_out))  # [...jh]
         out = VectorRoutingOutput(
             x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
             pred_x_inp=state.pred_x_inp, S=state.S, V=V,
@@ -128,65 +142,109 @@ class EfficientVectorRouting(nn.Module):
         announce(self, out)
         return out
 
-    def _run(
-        self, x_inp: torch.Tensor, mask: torch.Tensor | None, pad_mask: torch.Tensor | None, keep_rows: bool
-    ) -> tuple[EMState, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _prepare(
+        self, x_inp: torch.Tensor, mask: torch.Tensor | None, pad_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Check the inputs; return the pair mask `[..., n_inp, n_out]` (or None) and the scale `[...1]`."""
         check_inputs(x_inp, self.n_inp, self.d_inp)
+        pair_mask = check_masks(mask, pad_mask, tuple(x_inp.shape[:-2]), x_inp.shape[-2], self.n_out)
+        return pair_mask, self._length_scale(x_inp, pad_mask)
+
+    def _run(
+        self,
+        x_inp: torch.Tensor,
+        pair_mask: torch.Tensor | None,
+        scale: torch.Tensor,
+        f_a_inp: torch.Tensor,
+        V: torch.Tensor | None,
+        with_pred: bool,
+    ) -> EMState:
+        """The E-D-M loop with autograd, keeping phi, R and S of the last iteration for all inputs.
+
+        Three ways to the same outputs: from the votes V (`memory_efficient=False`); from scalar votes, when
+        they are the smaller tensors (see `_scalar_votes`); or from the M-step's sums `phi^T x_inp` over
+        chunks of inputs. Scalar votes need no pred_x_inp, so they compute it for the result only if
+        `with_pred`.
+        """
         batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
-        pair_mask = check_masks(mask, pad_mask, batch, n, self.n_out)
-        scale = self._length_scale(x_inp, pad_mask)  # [...1]
-        if self.n_inp > 0:
-            a_inp = torch.linalg.vecdot(x_inp, self.W_A) * scale + self.B_A  # [...i]
-        else:
-            a_inp = (x_inp @ self.W_A[0]) * scale + self.B_A  # [...i]
-        f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
-        V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
-        rows = n if V is not None else chunk_rows(math.prod(batch), self.n_out)
+        scalar = V is None and self._votes_are_smaller(x_inp)
+        rows = n if V is not None or scalar else chunk_rows(math.prod(batch), self.n_out)
         x_rows = split_rows(x_inp, rows, n)  # [...id] each
         f_a_rows = split_rows(f_a_inp, rows, n)  # [...i1] or [...ij] each
         mask_rows = split_rows(pair_mask, rows, n)  # [...ij] each
         W_S_rows, B_S_rows = split_rows(self.W_S, rows, n), split_rows(self.B_S, rows, n)  # [ij] each
-        # Betas are computed once for all inputs and reused by every iteration and by the backward pass.
+        # Betas are computed once for all inputs and reused by every iteration.
         beta_use_rows, beta_ign_rows = (split_rows(beta, rows, n) for beta in self._betas(x_inp))
+        if scalar:
+            V_1, U, Q = self._scalar_votes(x_inp, scale)  # [...ij] each
 
-        def row_credit(k: int, pred_x_inp: torch.Tensor | None) -> RowCredit:
+        def row_credit(k: int, pred: torch.Tensor | None) -> RowCredit:
             beta_use, beta_ign = beta_use_rows[k], beta_ign_rows[k]  # [...ij] each
-            if pred_x_inp is None:
+            if pred is None:
                 R = uniform_routing(self.CONST_ones_over_n_out, mask_rows[k])  # [j] or [...ij]
                 return credit(f_a_rows[k], beta_use, beta_ign, R)
-            S = F.logsigmoid(
-                (x_rows[k] @ pred_x_inp.transpose(-2, -1)) * W_S_rows[k] + B_S_rows[k]
-            )  # [...ij]
+            # pred: the previous outputs [...j1] with scalar votes, else pred_x_inp [...jd]
+            z = U * pred.mT + Q if scalar else x_rows[k] @ pred.transpose(-2, -1)  # [...ij]
+            S = F.logsigmoid(torch.addcmul(B_S_rows[k], z, W_S_rows[k]))  # [...ij]
             return credit(f_a_rows[k], beta_use, beta_ign, masked_softmax(S, mask_rows[k]), S)
 
         def partial_vote(k: int, phi: torch.Tensor) -> tuple[torch.Tensor, ...]:
             if V is not None:
                 return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
+            if scalar:
+                return ((phi * V_1).sum(dim=-2).unsqueeze(-1),)  # [...j1]
             return phi.transpose(-2, -1) @ x_rows[k], phi.sum(dim=-2)  # [...jd], [...j]
 
         def finish_vote(sums: tuple[torch.Tensor, ...]) -> torch.Tensor:
-            if V is not None:
-                return sums[0]  # [...jh]
-            phi_x, phi_sum = sums
-            phi_x = phi_x * scale.unsqueeze(-1)  # [...jd]
-            return (phi_x * self.W_F1) @ self.W_F2 + phi_sum.unsqueeze(-1) * self.B_F2  # [...jh]
+            return sums[0] if len(sums) == 1 else self._vote(*sums, scale)  # [...jh]
 
-        def predict(x_out: torch.Tensor) -> torch.Tensor:
-            return (self._norm(x_out) @ self.W_G1) * self.W_G2 + self.B_G2  # [...jd]
+        predict = (lambda x_out: x_out) if scalar else self._predict
+        state = run_vector_routing(len(x_rows), self.n_iters, row_credit, partial_vote, finish_vote, predict)
+        if scalar and with_pred and state.pred_x_inp is not None:
+            state = state._replace(pred_x_inp=self._predict(state.pred_x_inp))  # [...jd], for the result only
+        return state
 
-        state = run_vector_routing(
-            len(x_rows),
-            self.n_iters,
-            row_credit,
-            partial_vote,
-            finish_vote,
-            predict,
-            keep_rows,
-            checkpoint_rows=True,
+    def _votes_are_smaller(self, x_inp: torch.Tensor) -> bool:
+        """Whether scalar votes and scores (`3 n_inp` numbers per output) are smaller than pred_x_inp's."""
+        return self.d_out == 1 and 3 * x_inp.shape[-2] <= self.d_inp
+
+    def _scalar_votes(self, x_inp: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """For `d_out == 1`: the votes `V [..., n_inp, n_out]`, and U, Q `[..., n_inp, n_out]` with which the
+        E-step's scores are `z = U * x_out + Q` (None after a single iteration).
+
+        With one output feature, `x_out = sum_i phi_i V_i` with `V = scale * x_inp (W_F1 * W_F2)^T + B_F2`,
+        and `x_inp pred_x_inp^T = U * x_out + Q` with `U = x_inp (W_G2 * W_G1)^T`, `Q = x_inp B_G2^T`: one
+        matrix product gives all three, and no `[..., n_out, d_inp]` tensor is needed.
+        """
+        # A single iteration has no E-step: U, Q and G's parameters are left out, so those get no gradient.
+        weights = [self.W_F1 * self.W_F2.mT] + (
+            [self.W_G2 * self.W_G1, self.B_G2] if self.n_iters > 1 else []
         )
-        if self.normalize:
-            state = state._replace(x_out=self._norm(state.x_out))  # [...jh]
-        return state, a_inp, f_a_inp, V
+        V, *U_Q = (x_inp @ torch.cat(weights).mT).split(self.n_out, dim=-1)  # [...ij] each
+        return V * scale.unsqueeze(-1) + self.B_F2.mT, *(U_Q or (None, None))  # [...ij] each
+
+    def _a_inp(
+        self, x: torch.Tensor, scale: torch.Tensor, W_A: torch.Tensor, B_A: torch.Tensor
+    ) -> torch.Tensor:
+        """Activation scores `[..., i]` of inputs `x [..., i, d_inp]` (W_A, B_A: rows of those inputs)."""
+        if self.n_inp > 0:
+            return torch.linalg.vecdot(x, W_A) * scale + B_A  # [...i]
+        return (x @ W_A[0]) * scale + B_A  # [...i]
+
+    def _vote(self, A: torch.Tensor, s: torch.Tensor, scale: torch.Tensor, p: Any = None) -> torch.Tensor:
+        """The M-step's outputs `[..., n_out, d_out]` from `A = phi^T x_inp [..., n_out, d_inp]` and
+        `s = sum_i phi`.
+
+        The length scaling `scale [..., 1]` is applied here, to the small sums, instead of to `x_inp`. `p`
+        holds `W_F1, W_F2, B_F2` as attributes (default: this layer's).
+        """
+        p = self if p is None else p
+        return ((A * scale.unsqueeze(-1)) * p.W_F1) @ p.W_F2 + s.unsqueeze(-1) * p.B_F2  # [...jh]
+
+    def _predict(self, x_out: torch.Tensor, p: Any = None) -> torch.Tensor:
+        """Inputs predicted by each output, `pred_x_inp [..., n_out, d_inp]` (`p`: as in `_vote`)."""
+        p = self if p is None else p
+        return (self._norm(x_out) @ p.W_G1) * p.W_G2 + p.B_G2  # [...jd]
 
     def _length_scale(self, x_inp: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
         """`n ** -0.5` per sample, `[..., 1]`, counting only real (non-padding) inputs."""

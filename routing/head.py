@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .efficient import EfficientVectorRouting
+from .trace import is_observed
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,22 @@ class RoutingHead(nn.Module):
     def forward(self, hidden_states: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores `[..., n_classes]` of hidden states `[..., n_pos, d_depth, d_emb]`.
 
-        `pad_mask [..., n_pos]` (True on padding positions) gives padding zero credit.
+        `pad_mask [..., n_pos]` (True on padding positions) gives padding zero credit. Unless phi is being
+        recorded, the routings' plain calls skip the credit and train in less memory (see `forward_with_phi`).
         """
-        return self.forward_with_phi(hidden_states, pad_mask).scores
+        if is_observed():
+            return self.forward_with_phi(hidden_states, pad_mask).scores
+        x = self.embed(hidden_states)  # [...id]
+        for depth, routing in enumerate(self.route):
+            x = routing(x, pad_mask=self._input_pad_mask(pad_mask) if depth == 0 else None)  # [...jh]
+        return x.squeeze(-1)  # [...j]
 
     def forward_with_phi(
         self, hidden_states: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> HeadOutput:
         """Class scores together with the credit of each routing (see `HeadOutput`)."""
         x = self.embed(hidden_states)  # [...id]
-        if pad_mask is not None:
-            pad_mask = pad_mask.unsqueeze(-1).expand(*pad_mask.shape, self.d_depth).flatten(-2)  # [...i]
+        pad_mask = self._input_pad_mask(pad_mask)  # [...i]
         phis = []
         for depth, routing in enumerate(self.route):
             x_inp = x
@@ -93,6 +99,12 @@ class RoutingHead(nn.Module):
             x = out.x_out  # [...jh]
         votes = self.route[-1].votes(x_inp).squeeze(-1)  # [...ij]
         return HeadOutput(scores=x.squeeze(-1), phis=phis, votes=votes)
+
+    def _input_pad_mask(self, pad_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """A padding mask over positions `[..., n_pos]` as one over the first routing's inputs."""
+        if pad_mask is None:
+            return None
+        return pad_mask.unsqueeze(-1).expand(*pad_mask.shape, self.d_depth).flatten(-2)  # [...i]
 
     def embed(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Normalize, scale and flatten hidden states to the first routing's inputs `[..., n_pos * d_depth, d_emb]`."""
