@@ -1,0 +1,148 @@
+"""What the app keeps between reruns: loaded zoo models, and the explanation of each input computed once.
+
+Streamlit reruns the page script on every interaction. Models are cached as resources (one per name, shared by
+all sessions); an explanation is cached under the model's name and the input itself (Streamlit hashes the
+uploaded bytes or the text), with every class explained at once (Heinsen 2022, Appendix A credit for all
+classes comes from the same forward pass), so choosing another class, depth, view or colour scale only redraws;
+drawn figures are cached too, so going back to one costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from creditlens.attribution import ImageExplanation, TextExplanation, paper_dir
+from creditlens.attribution import zoo as zoo_module
+from creditlens.attribution.images import MAX_PIXELS, open_image
+from creditlens.attribution.zoo import ModelInfo, ZooModel, list_models, load_model
+
+from .downloads import figure_file
+
+MAX_PIXELS_ENV = "CREDITLENS_MAX_PIXELS"
+THREADS_ENV = "CREDITLENS_APP_THREADS"
+MAX_TEXT_CHARS = 20_000
+DISPLAY_SIDE = 448  # longest side of the image drawn under the credit overlay, in pixels
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    """An image input and its explanation.
+
+    Attributes:
+        image: `[H, W]` or `[H, W, 3]` uint8, the part of the input the model sees (after its centre crop),
+            at most `DISPLAY_SIDE` pixels on a side, for overlays.
+        explanation: the credit of every patch at every depth for every class.
+    """
+
+    image: np.ndarray
+    explanation: ImageExplanation
+
+
+def max_pixels() -> int:
+    """The largest accepted image (width x height): `$CREDITLENS_MAX_PIXELS`, else 40 megapixels."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_PIXELS
+
+
+def limit_threads() -> int:
+    """Run torch on `$CREDITLENS_APP_THREADS` threads (default 1) and return the number.
+
+    One explanation is one small forward pass: on a busy machine, torch's threads waiting for each other made
+    it 30 times slower (1.3 s instead of 0.04 s for the bundled ViT on 2 shared cores), while one thread keeps
+    a page fast whatever else runs.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    threads = int(value) if value.isdigit() and int(value) > 0 else 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def zoo() -> list[ModelInfo]:
+    """Every zoo model with its status, read again whenever a model folder or the paper folder changes (so
+    files a user just downloaded show as ready) and otherwise cached: reading it takes tens of milliseconds.
+    """
+    folder = paper_dir()
+    present = tuple(sorted(path.name for path in folder.iterdir())) if folder.is_dir() else ()
+    configs = sorted(zoo_module.BUNDLED_DIR.glob(f"*/{zoo_module.MODEL_FILE}"))
+    bundled = tuple((str(path), path.stat().st_mtime_ns) for path in configs)
+    return _zoo(str(folder), present, bundled)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _zoo(folder: str, present: tuple[str, ...], bundled: tuple[tuple[str, int], ...]) -> list[ModelInfo]:
+    return list_models(folder)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
+def model(name: str) -> ZooModel:
+    """A zoo model, loaded once per process.
+
+    Raises:
+        ValueError, FileNotFoundError: an unknown model, or one whose files are missing or unreadable.
+    """
+    return load_model(name)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Explaining ...")
+def explain_image(name: str, data: bytes, filename: str, limit: int) -> ExplainedImage:
+    """Open an image (at most `limit` pixels) and explain every class of model `name` for it.
+
+    Raises:
+        ImageError: a file that is not an image, truncated or corrupt, or too large.
+    """
+    image = open_image(data, name=filename, max_pixels=limit)
+    classifier = model(name).classifier
+    explanation = classifier.explain([image])
+    return ExplainedImage(_model_view(image, classifier.backbone.data_config), explanation)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Explaining ...")
+def explain_text(name: str, text: str) -> TextExplanation:
+    """Explain every class of text model `name` for `text` (checked with `check_text` first)."""
+    return model(name).classifier.explain([text])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def figure_png(key: str, _build: Callable[[], Figure]) -> bytes:
+    """The PNG of a figure, drawn once per `key` (which must name the input, class, view and its options)."""
+    return figure_file(_build, "png")
+
+
+def check_text(text: str) -> tuple[str, str | None]:
+    """The text to explain and a warning, if any: the first `MAX_TEXT_CHARS` characters of a longer text.
+
+    Raises:
+        ValueError: an empty (or all-whitespace) text.
+    """
+    if not text.strip():
+        raise ValueError("The text is empty: type or paste a review, or pick a sample.")
+    if len(text) <= MAX_TEXT_CHARS:
+        return text, None
+    warning = f"The text has {len(text):,} characters; only the first {MAX_TEXT_CHARS:,} are explained."
+    return text[:MAX_TEXT_CHARS], warning
+
+
+def _model_view(image: Image.Image, data_config: dict[str, Any]) -> np.ndarray:
+    """The region of `image` the model's preprocessing keeps (a centred crop), reduced for display."""
+    _, height, width = data_config["input_size"]
+    crop_pct = float(data_config.get("crop_pct") or 1.0)
+    if data_config.get("crop_mode", "center") == "center":
+        # Resizing the short side to size / crop_pct and then cropping size keeps this share of the image.
+        scale = min(image.width / width, image.height / height) * crop_pct
+        box_w = min(image.width, round(width * scale))
+        box_h = min(image.height, round(height * scale))
+        left = (image.width - box_w) // 2
+        top = (image.height - box_h) // 2
+        image = image.crop((left, top, left + box_w, top + box_h))
+    image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    return np.asarray(image)
