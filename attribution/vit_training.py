@@ -26,7 +26,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 from tqdm.auto import tqdm
 
-from .datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
+from .datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_VAL_SEED, fashion_mnist_splits
 from .vit_backbone import (
     CONFIG_FORMAT,
     evaluate_accuracy,
@@ -38,7 +38,6 @@ from .vit_backbone import (
 
 __all__ = ["DEFAULT_MODEL_KWARGS", "ViTTrainingResult", "load_vit_backbone", "main", "train_vit_backbone"]
 
-VAL_SPLIT_SEED = 0
 AUGMENTATIONS = ("none", "flip", "crop-flip")
 DEFAULT_MODEL_KWARGS: dict[str, Any] = {
     "img_size": 28,
@@ -90,7 +89,7 @@ def train_vit_backbone(
 ) -> ViTTrainingResult:
     """Train a timm `VisionTransformer` from scratch on Fashion-MNIST and save it to `out_dir`.
 
-    `val_size` training images (a fixed draw, `VAL_SPLIT_SEED`, independent of `seed`) are held out for
+    `val_size` training images (`fashion_mnist_splits`: a fixed draw, independent of `seed`) are held out for
     validation, scored after every epoch; the weights of the best epoch are kept and scored on the test set.
     The optimiser is AdamW with a one-cycle schedule (10% warm-up, cosine decay), the loss cross-entropy with
     label smoothing; augmentation (`AUGMENTATIONS`) flips images left-right, and can also crop them at random.
@@ -137,20 +136,13 @@ def train_vit_backbone(
     if init_config and kwargs != init_config["model_kwargs"]:
         changed = sorted(k for k in kwargs if kwargs[k] != init_config["model_kwargs"].get(k))
         raise ValueError(f"model_kwargs {changed} differ from those of the init backbone {init}.")
-    images, labels = load_fashion_mnist("train", data_dir)  # [N, 28, 28], [N]
-    test_images, test_labels = load_fashion_mnist("test", data_dir)
-    if not 0 < val_size < len(images):
+    parts = fashion_mnist_splits(val_size, data_dir)  # uint8 [N, 28, 28] and int64 [N] for each split
+    if val_size < 1 or len(parts[0][1]) == 0:
+        n_images = len(parts[0][1]) + len(parts[1][1])
         raise ValueError(
-            f"val_size must be between 1 and {len(images) - 1} (the training images), got {val_size}."
+            f"val_size must be between 1 and {n_images - 1} (the training images), got {val_size}."
         )
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
-    val_idx = order[:val_size][:limit]
-    train_idx = order[val_size:][:limit]
-    splits = {
-        "train": (images[train_idx], labels[train_idx]),
-        "val": (images[val_idx], labels[val_idx]),
-        "test": (test_images[:limit], test_labels[:limit]),
-    }
+    splits = {name: (x[:limit], y[:limit]) for name, (x, y) in zip(("train", "val", "test"), parts)}
     if init_config:
         mean, std = init_config["data_config"]["mean"][0], init_config["data_config"]["std"][0]
     else:
@@ -190,8 +182,8 @@ def train_vit_backbone(
             "test_accuracy": test_accuracy,
             "val_accuracy": best["val_accuracy"],
             "best_epoch": best["epoch"],
-            "n_train": len(train_idx),
-            "n_val": len(val_idx),
+            "n_train": len(splits["train"][1]),
+            "n_val": len(splits["val"][1]),
             "n_test": len(splits["test"][1]),
             "n_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(seconds, 1),
@@ -208,7 +200,7 @@ def train_vit_backbone(
             "weight_decay": weight_decay,
             "label_smoothing": label_smoothing,
             "augment": augment,
-            "val_split_seed": VAL_SPLIT_SEED,
+            "val_split_seed": FASHION_MNIST_VAL_SEED,
             "num_threads": num_threads,
             "torch": torch.__version__,
             "timm": _timm_version(),
