@@ -18,7 +18,8 @@ def test_regular_install_puts_only_creditlens_in_site_packages(tmp_path: Path) -
            "--target", str(target), str(ROOT)]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True)
     top_level = {p.name for p in target.iterdir() if not p.name.endswith((".dist-info", "__pycache__"))}
-    assert top_level == {"creditlens"}
+    assert top_level == {"creditlens", "bin"}  # bin/ holds the `creditlens` command
+    assert (target / "bin" / "creditlens").is_file()
     assert not (target / "creditlens" / "__init__.py").exists(), "creditlens must be a namespace package"
     for sub in ("routing", "attribution", "viz", "app"):
         assert (target / "creditlens" / sub / "__init__.py").exists()
