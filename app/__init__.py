@@ -1,3 +1,4 @@
-"""creditlens.app (see README: in progress)."""
+"""The `creditlens` command line and the Streamlit app (thin layers over `creditlens.attribution` and
+`creditlens.viz`)."""
 
 __all__: list[str] = []

@@ -1,8 +1,9 @@
-"""The bytes of every file the app offers for download: figures (PNG, SVG, PDF), the token heatmap (HTML) and
-the raw credit (`.npz` arrays plus a `.json` sidecar), as written by `creditlens.viz`.
+"""The bytes of every file the app offers for download: figures (PNG, SVG, PDF), the token heatmap (HTML)
+and the raw credit (`.npz` arrays plus a `.json` sidecar), as written by `creditlens.viz`.
 
-The raw credit (Heinsen 2022, Appendix A: the credit of each position at each depth for one class) downloads as
-the same two files `creditlens.viz.save_raw` writes, so `creditlens.viz.load_raw` reads them back.
+The raw credit (Heinsen 2022, Appendix A: the credit of each position at each depth for one class)
+downloads as the same two files `creditlens.viz.save_raw` writes, so `creditlens.viz.load_raw` reads them
+back.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What the app keeps between reruns: loaded zoo models, and the explanation of each input computed once.
 
-Streamlit reruns the page script on every interaction. Models are cached as resources (one per name, shared by
-all sessions); an explanation is cached under the model's name and the input itself (Streamlit hashes the
+Streamlit reruns the page script on every interaction. Models are cached as resources (one per name, shared
+by all sessions); an explanation is cached under the model's name and the input itself (Streamlit hashes the
 uploaded bytes or the text), with every class explained at once (Heinsen 2022, Appendix A credit for all
-classes comes from the same forward pass), so choosing another class, depth, view or colour scale only redraws;
-drawn figures are cached too, so going back to one costs nothing.
+classes comes from the same forward pass), so choosing another class, depth, view or colour scale only
+redraws; drawn figures are cached too, so going back to one costs nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def zoo() -> list[ModelInfo]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _zoo(folder: str, present: tuple[str, ...], bundled: tuple[tuple[str, int], ...]) -> list[ModelInfo]:
+    # `present` and `bundled` only key the cache: a file added, removed or rewritten reads the zoo again.
     return list_models(folder)
 
 

@@ -1,7 +1,7 @@
 """creditlens in the browser: pick a zoo model and an input, see the prediction and the credit of any class.
 
-The credit is the end-to-end credit assignment of the model's routing head (Heinsen 2022, Appendix A). The page
-is thin: `session` loads models and explains each input once (all classes), `views` draws with
+The credit is the end-to-end credit assignment of the model's routing head (Heinsen 2022, Appendix A). The
+page is thin: `session` loads models and explains each input once (all classes), `views` draws with
 `creditlens.viz`, `downloads` encodes the files; bad input becomes a message on the page, never a traceback.
 Run it with `creditlens app` (or `make app`).
 """

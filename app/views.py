@@ -1,8 +1,8 @@
 """The app's views of one raw credit record, each drawn by a builder of `creditlens.viz`.
 
-Images (Heinsen 2022, Section 4): the overlay of the sum over depths, the grid of one map per depth, the map of
-a single depth, and the depth x patch map. Texts: the coloured tokens, the depth x token map and the credit per
-sentence. Every view is a matplotlib figure, so every view downloads as PNG, SVG and PDF.
+Images (Heinsen 2022, Section 4): the overlay of the sum over depths, the grid of one map per depth, the map
+of a single depth, and the depth x patch map. Texts: the coloured tokens, the depth x token map and the
+credit per sentence. Every view is a matplotlib figure, so every view downloads as PNG, SVG and PDF.
 """
 
 from __future__ import annotations

@@ -90,10 +90,14 @@ def train_head(
         if data is None:
             continue
         if rank == 0:  # one process encodes, the others then open the same cache
-            caches[name] = build_cache(backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}")
+            caches[name] = build_cache(
+                backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}"
+            )
         _barrier(world)
         if rank != 0:
-            caches[name] = build_cache(backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}")
+            caches[name] = build_cache(
+                backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}"
+            )
     torch.manual_seed(config.seed)
     head = RoutingHead(backbone.d_depth, backbone.d_emb, n_classes, n_hid=config.n_hid)
     model = torch.nn.parallel.DistributedDataParallel(head) if world > 1 else head

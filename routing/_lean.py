@@ -132,7 +132,7 @@ class _Call:
         if self.module.n_inp < 0:
             grad += per_input.sum(dim=(0, 1))  # [1k]
         else:
-            grad[inputs] += per_input.sum(dim=0)  # [ik]
+            grad[inputs] += per_input[0] if per_input.shape[0] == 1 else per_input.sum(dim=0)  # [ik]
 
 
 @dataclass
@@ -357,8 +357,9 @@ def _betas_and_a_backward(
     m, x_c, gx, grads = call.module, call.x[sb, si], buffers.gx, buffers.grads
     d, j = x_c.shape[-1], m.n_out
     if m.n_inp > 0:
-        grads["beta_use"][si] += g_use.sum(dim=0)  # [ij]
-        grads["beta_ign"][si] += (g_use - gpf).sum(dim=0)  # [ij]
+        call.add_rows(grads["beta_use"], si, g_use)
+        call.add_rows(grads["beta_ign"], si, g_use)
+        call.add_rows(grads["beta_ign"], si, -gpf)
     elif t > 0:
         spent_z = kept.z[t][sb, si]  # [bij]
         if buffers.g_use is None:
@@ -387,6 +388,6 @@ def _betas_and_a_backward(
     if m.n_inp < 0:
         grads["W_A"][0].addmv_(x_c.reshape(-1, d).mT, ga_scaled.flatten())  # [d]
     else:
-        grads["W_A"][si] += (ga_scaled.mT.unsqueeze(-2) @ x_c.transpose(0, 1)).squeeze(-2)  # [id]
+        grads["W_A"][si] += (ga_scaled.unsqueeze(-1) * x_c).sum(dim=0)  # [id], a temporary like vecdot's
     if gx is not None:
         gx[sb, si].addcmul_(ga_scaled.unsqueeze(-1), call.rows("W_A", si))  # [bid]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -413,7 +415,33 @@ def test_cli_app_runs_streamlit_and_forwards_its_exit_status(monkeypatch: pytest
     assert main(["app", "--host", "0.0.0.0", "--port", "8765"]) == 3
     command = launched[0]
     assert command[1:4] == ["-m", "streamlit", "run"] and Path(command[4]) == APP
-    for flag, value in [("--server.address", "0.0.0.0"), ("--server.port", "8765"), ("--server.headless", "true"),
-                        ("--browser.gatherUsageStats", "false")]:  # fmt: skip
+    expected = {
+        "--server.address": "0.0.0.0",
+        "--server.port": "8765",
+        "--server.headless": "true",
+        "--browser.gatherUsageStats": "false",
+    }
+    for flag, value in expected.items():
         assert command[command.index(flag) + 1] == value
     assert main(["app", "--port", "70000"]) == 2
+
+
+def test_cli_app_passes_sigterm_to_streamlit(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = []
+
+    class FakeProcess:
+        def __init__(self, command: list[str]) -> None:
+            pass
+
+        def send_signal(self, signum: int) -> None:
+            sent.append(signum)
+
+        def wait(self, timeout: float | None = None) -> int:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill <pid of creditlens app>` would
+            return -signal.SIGTERM
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(commands_app.subprocess, "Popen", FakeProcess)
+    assert main(["app"]) == -signal.SIGTERM
+    assert sent == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back

@@ -1,6 +1,6 @@
-"""The Streamlit app in a real headless Chromium (Playwright): rendering, a class switch, an upload, a download,
-a screenshot; with the upload -> explanation and class-switch latencies printed and written to
-`$TMPDIR/app_timings.txt`.
+"""The Streamlit app in a real headless Chromium (Playwright): rendering, a class switch, an upload,
+downloads, a screenshot, the text model; with the upload -> explanation and class-switch latencies printed
+and written to `$TMPDIR/app_timings.txt`.
 
 Needs Debian's Chromium (`apt-get install chromium`; never `playwright install`). Without it these tests skip,
 except under `CI=true`, where they fail.

@@ -46,8 +46,10 @@ def test_training_learns_and_keeps_the_best_epoch(tmp_path: Path) -> None:
 
     backbone = build_backbone({"type": "vit-dir", "path": VIT}, Path.cwd())
     images, labels = load_fashion_mnist("test")
-    data = [LabelledData(list(images[a:b].numpy()), labels[a:b].numpy()) for a, b in ((0, 600), (600, 800))]
-    config = TrainConfig(epochs=3, batch_size=32, n_hid=16)
+    data = [
+        LabelledData(list(images[a:b].numpy()), labels[a:b].numpy()) for a, b in ((0, 2000), (2000, 2200))
+    ]
+    config = TrainConfig(epochs=3, batch_size=16, n_hid=16, max_lr=3e-3)
     head, metrics = train_head(backbone, "test-vit", 10, data[0], data[1], None, config, tmp_path)
     assert len(metrics["val_accuracy_per_epoch"]) == 3
     assert metrics["val_accuracy"] == max(metrics["val_accuracy_per_epoch"]) > 0.5  # far above chance (0.1)
