@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from creditlens.viz import Mode, RawCredit, figure_bytes, save_raw, token_html
+from creditlens.viz import Mode, RawCredit, figure_bytes, raw_html, save_raw
 
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 MIME_TYPES: dict[str, str] = {
@@ -48,14 +48,7 @@ def figure_file(build: Callable[[], Figure], fmt: str, *, dpi: int = DPI) -> byt
 
 def html_file(raw: RawCredit, mode: Mode = "signed") -> bytes:
     """Texts: the token heatmap as a standalone UTF-8 HTML document."""
-    return token_html(
-        raw.token_strings(),
-        raw.credit.sum(axis=-1),
-        gaps=raw.token_gaps(),
-        special=raw.special,
-        mode=mode,
-        title=raw.title,
-    ).encode("utf-8")
+    return raw_html(raw, mode).encode("utf-8")
 
 
 def raw_files(raw: RawCredit, stem: str) -> dict[str, bytes]:

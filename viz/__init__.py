@@ -19,7 +19,7 @@ from .colors import (
     text_color,
 )
 from .depth_map import depth_position_figure
-from .export import FORMATS, export, figure_bytes
+from .export import FORMATS, export, figure_bytes, raw_html
 from .figures import standard_figures
 from .html import token_html
 from .image_figures import depth_grid_figure, depth_map_figure, overlay_figure
@@ -54,6 +54,7 @@ __all__: list[str] = [
     "overlay_figure",
     "paper_style",
     "raw_credit",
+    "raw_html",
     "save_raw",
     "sentence_figure",
     "signed_norm",

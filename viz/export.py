@@ -45,6 +45,18 @@ def figure_bytes(figure: Figure, fmt: str = "png", *, dpi: int = 200) -> bytes:
     return buffer.getvalue()
 
 
+def raw_html(raw: RawCredit, mode: Mode = "signed") -> str:
+    """Texts: the token heatmap of `raw` as a standalone HTML document, titled with model, class and score."""
+    return token_html(
+        raw.token_strings(),
+        raw.credit.sum(axis=-1),
+        gaps=raw.token_gaps(),
+        special=raw.special,
+        mode=mode,
+        title=raw.title,
+    )
+
+
 def export(
     source: Figure | Mapping[str, Figure] | RawCredit | Explanation,
     out_dir: str | Path,
@@ -99,15 +111,7 @@ def export(
                 written.append(path)
         elif fmt == "html":
             path = out / f"{stem}.html"
-            page = token_html(
-                raw.token_strings(),
-                raw.credit.sum(axis=-1),
-                gaps=raw.token_gaps(),
-                special=raw.special,
-                mode=mode,
-                title=raw.title,
-            )
-            path.write_text(page, encoding="utf-8")
+            path.write_text(raw_html(raw, mode), encoding="utf-8")
             written.append(path)
         else:
             written.extend(save_raw(raw, out, stem))
