@@ -11,10 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import commands_app, commands_data, commands_explain, commands_train
+from . import commands_app, commands_data, commands_evaluate, commands_explain, commands_train
 
-# What a user can cause: their message is all they need. (ImageError is a ValueError.)
-USER_ERRORS = (ValueError, FileNotFoundError)
+# What a user can cause: their message is all they need. (ImageError is a ValueError; a missing optional
+# package says what to install.)
+USER_ERRORS = (ValueError, FileNotFoundError, ModuleNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain classifier predictions with the credit assignments of Heinsen routing.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_explain, commands_data, commands_train, commands_app):
+    for module in (commands_explain, commands_data, commands_train, commands_evaluate, commands_app):
         module.register(sub)
     return parser
 
