@@ -26,12 +26,39 @@ def rollout(maps: Sequence[torch.Tensor], readout: torch.Tensor) -> torch.Tensor
     Returns:
         `[B, n_pos]` relevance of each position.
     """
-    joint = _identity(maps[0])  # [bqk]
+    return _read(rollout_matrices(maps)[-1], readout)
+
+
+def rollout_matrices(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The rollout from the input to the output of each block: `[B, n_pos, n_pos]` per depth, the identity
+    first (depth 0, the embedding output), then one matrix per block (row: position at that depth; column:
+    input position)."""
+    joints = [_identity(maps[0])]  # [bqk]
     for attention in maps:
         mixed = 0.5 * attention.mean(1) + 0.5 * _identity(attention)  # [bqk]
         mixed = mixed / mixed.sum(-1, keepdim=True)
-        joint = mixed @ joint  # [bqk]
-    return _read(joint, readout)
+        joints.append(mixed @ joints[-1])  # [bqk]
+    return joints
+
+
+def credit_through_rollout(credit: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Credit of hidden states at every depth carried back to input positions along the attention rollout.
+
+    The state of position `q` at depth `k` mixes the inputs with the weights of row `q` of the rollout to
+    depth `k`, so its credit is shared out with the same weights (the sequential recipe of Appendix A, with
+    the rollout standing in for the blocks' credit).
+
+    Args:
+        credit: `[B, n_pos, d_depth]` credit of each position at each depth, `d_depth = len(maps) + 1`.
+        maps: per block, first to last, `[B, n_heads, n_pos, n_pos]`.
+
+    Returns:
+        `[B, n_pos]` credit of each input position.
+    """
+    joints = rollout_matrices(maps)
+    if credit.shape[-1] != len(joints):
+        raise ValueError(f"credit has {credit.shape[-1]} depths, but {len(maps)} blocks make {len(joints)}.")
+    return sum(credit[..., k].unsqueeze(-2) @ joint for k, joint in enumerate(joints)).squeeze(-2)  # [bk]
 
 
 def last_attention(maps: Sequence[torch.Tensor], readout: torch.Tensor) -> torch.Tensor:

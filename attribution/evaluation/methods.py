@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..classifier import end_to_end_credit
-from .attention_methods import grad_rollout, last_attention, rollout
+from .attention_methods import credit_through_rollout, grad_rollout, last_attention, rollout
 from .probes import Batch, ImageProbe, Probe
 
 MapFn = Callable[[Probe, Batch, torch.Tensor, torch.Generator], torch.Tensor]
@@ -51,6 +51,17 @@ def routing_credit(
         out = probe.head.forward_with_phi(probe.hidden_states(batch), batch.pad_mask)
         credit = end_to_end_credit(out, batch.pad_mask, probe.head.d_depth)  # [bpln]
     return _take_class(credit.sum(-2), classes)  # [bp]
+
+
+def routing_rollout(
+    probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """End-to-end routing credit of every depth carried back to the input positions along the attention
+    rollout (one forward pass, no gradients): a deep state's credit goes to the inputs it mixes."""
+    with torch.no_grad(), probe.attention_maps() as maps:
+        out = probe.head.forward_with_phi(probe.hidden_states(batch), batch.pad_mask)
+        credit = end_to_end_credit(out, batch.pad_mask, probe.head.d_depth)  # [bpln]
+    return credit_through_rollout(_take_class(credit, classes), [m.float() for m in maps])
 
 
 def random_map(probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -168,6 +179,12 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in [
         Method("routing", "end-to-end routing credit, summed over depths", ("image", "text"), routing_credit),
+        Method(
+            "routing_rollout",
+            "routing credit of each depth carried to the inputs along the attention rollout",
+            ("image", "text"),
+            routing_rollout,
+        ),
         Method("random", "uniform random relevance", ("image", "text"), random_map),
         Method("rollout", "attention rollout (0.5 A + 0.5 I)", ("image", "text"), rollout_map),
         Method(
