@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from creditlens.attribution import vit_training
 from creditlens.attribution.training import LabelledData, TrainConfig, train_head
 from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import build_backbone, save_model
@@ -46,11 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
     p.set_defaults(run=run_train)
 
-    p = sub.add_parser("train-backbone", help="train the small Fashion-MNIST ViT from scratch")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--limit", type=int)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "train-backbone", help="train the small Fashion-MNIST ViT from scratch (or go on from --init)"
+    )
+    vit_training.add_arguments(p)
     p.set_defaults(run=run_train_backbone)
 
 
@@ -85,15 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_train_backbone(args: argparse.Namespace) -> int:
-    from creditlens.attribution.vit_training import train_vit_backbone
-
-    result = train_vit_backbone(
-        args.out, epochs=args.epochs, limit=args.limit, seed=args.seed, command=args.command_line
-    )
-    print(
-        f"saved the ViT to {result.directory}: test accuracy {result.config['metrics']['test_accuracy']:.4f}"
-    )
-    return 0
+    return vit_training.run(args, args.command_line)
 
 
 def _backbone_key(spec: dict[str, str]) -> str:

@@ -317,12 +317,8 @@ def _timm_version() -> str:
     return timm.__version__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: `python -m creditlens.attribution.vit_training --out DIR --epochs N [...]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m creditlens.attribution.vit_training",
-        description="Train the small timm ViT of fashion-mnist-vit from scratch on Fashion-MNIST.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags (shared by this module's command line and `creditlens train-backbone`)."""
     parser.add_argument("--out", required=True, help="output directory (backbone.safetensors, backbone.json)")
     parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
     parser.add_argument("--limit", type=int, default=None, help="use at most N images of each split")
@@ -338,28 +334,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    argv = list(sys.argv[1:] if argv is None else argv)
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    """Train with the flags of `add_arguments`, record `command` in `backbone.json`, print a summary."""
     names = ("embed_dim", "depth", "num_heads", "mlp_ratio")
     model_kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    try:
-        result = train_vit_backbone(
-            args.out,
-            epochs=args.epochs,
-            limit=args.limit,
-            seed=args.seed,
-            data_dir=args.data_dir,
-            model_kwargs=model_kwargs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            augment=args.augment,
-            num_threads=args.threads,
-            command=shlex.join(["python", "-m", "creditlens.attribution.vit_training", *argv]),
-            init=args.init,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = train_vit_backbone(
+        args.out,
+        epochs=args.epochs,
+        limit=args.limit,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        model_kwargs=model_kwargs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=args.augment,
+        num_threads=args.threads,
+        command=command,
+        init=args.init,
+    )
     metrics = result.config["metrics"]
     print(
         f"saved {result.directory}: val accuracy {metrics['val_accuracy']:.4f} "
@@ -368,6 +362,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{metrics['n_params']:,} parameters, {metrics['train_seconds']:.0f} s"
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: `python -m creditlens.attribution.vit_training --out DIR --epochs N [...]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m creditlens.attribution.vit_training",
+        description="Train the small timm ViT of fashion-mnist-vit from scratch on Fashion-MNIST.",
+    )
+    add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    try:
+        return run(args, shlex.join(["python", "-m", "creditlens.attribution.vit_training", *argv]))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

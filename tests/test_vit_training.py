@@ -13,6 +13,7 @@ import safetensors.torch
 import torch
 
 import creditlens.attribution
+from creditlens.app.cli import main as cli_main
 from creditlens.attribution.datasets import FASHION_MNIST_DIR, load_fashion_mnist
 from creditlens.attribution.vision import VisionBackbone
 from creditlens.attribution.vit_backbone import evaluate_accuracy, load_vit_backbone
@@ -184,6 +185,14 @@ def test_command_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["--out", str(tmp_path / "x"), "--epochs", "1", "--data-dir", str(tmp_path / "none")]) == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "x"), "--epochs", "0", "--data-dir", str(data_dir)]) == 2
+
+    # `creditlens train-backbone` takes the same flags and records its own command line.
+    args[1] = str(tmp_path / "cli")
+    assert cli_main(["train-backbone", *args, "--lr", "1e-3", "--augment", "none"]) == 0
+    config = json.loads((tmp_path / "cli" / "backbone.json").read_text())
+    assert config["command"].startswith("creditlens train-backbone --out ")
+    assert config["training"]["lr"] == 1e-3 and config["model_kwargs"]["embed_dim"] == 16
+    assert cli_main(["train-backbone", *args[:2], "--epochs", "1", "--data-dir", str(tmp_path / "none")]) == 2
 
 
 @pytest.mark.slow
