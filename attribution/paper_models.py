@@ -26,6 +26,7 @@ from creditlens.routing import RoutingHead
 
 from .classifier import Classifier
 from .labels import CIFAR10, CIFAR100, SENTIMENT2, SENTIMENT5, imagenet_labels
+from .state_dicts import check_state
 from .text import TextBackbone
 from .vision import VisionBackbone
 
@@ -137,18 +138,7 @@ def load_state_strict(
     head: RoutingHead, state: Mapping[str, torch.Tensor], path: str | os.PathLike
 ) -> RoutingHead:
     """Load `state` into `head` strictly; a mismatch names the first missing, unexpected or wrong-shape key."""
-    expected = head.state_dict()
-    for key, tensor in expected.items():
-        if key not in state:
-            raise ValueError(f"{path} does not match the head: key {key!r} is missing.")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ValueError(
-                f"{path} does not match the head: key {key!r} has shape {tuple(state[key].shape)}, "
-                f"expected {tuple(tensor.shape)}."
-            )
-    for key in state:
-        if key not in expected:
-            raise ValueError(f"{path} does not match the head: key {key!r} is unexpected.")
+    check_state(head.state_dict(), state, path, "head")
     head.load_state_dict(state, strict=True)
     return head
 

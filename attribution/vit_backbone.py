@@ -20,6 +20,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from .state_dicts import check_state
+
 WEIGHTS_FILE = "backbone.safetensors"
 CONFIG_FILE = "backbone.json"
 CONFIG_FORMAT = "creditlens-vit-backbone/1"
@@ -137,26 +139,11 @@ def load_vit_backbone(
         model = VisionTransformer(**config["model_kwargs"])
     except (TypeError, ValueError, AssertionError) as e:
         raise ValueError(f"{Path(directory) / CONFIG_FILE}: model_kwargs rejected by timm ({e}).") from e
-    _check_state(model.state_dict(), state, weights)
+    check_state(model.state_dict(), state, weights, "ViT")
     model.load_state_dict(state, strict=True)
     data_config = {k: tuple(v) if isinstance(v, list) else v for k, v in config["data_config"].items()}
     model.pretrained_cfg = {**data_config, "num_classes": config["model_kwargs"].get("num_classes")}
     return model.to(device=device, dtype=dtype).eval()
-
-
-def _check_state(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
-    """Raise a `ValueError` naming the first missing, unexpected or misshapen key."""
-    for key, value in expected.items():
-        if key not in state:
-            raise ValueError(f"{path}: missing key {key!r} (the model expects {len(expected)} keys).")
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise ValueError(
-                f"{path}: key {key!r} has shape {tuple(state[key].shape)}, "
-                f"the model expects {tuple(value.shape)}."
-            )
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise ValueError(f"{path}: unexpected key {unexpected[0]!r} ({len(unexpected)} not in the model).")
 
 
 def normalise_pixels(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -128,13 +128,13 @@ def test_loader_errors(trained, tmp_path: Path) -> None:
     renamed = dict(state)
     renamed["pos_embed_typo"] = renamed.pop("pos_embed")
     safetensors.torch.save_file(renamed, str(tmp_path / "backbone.safetensors"))
-    with pytest.raises(ValueError, match="missing key 'pos_embed'"):
+    with pytest.raises(ValueError, match="key 'pos_embed' is missing"):
         load_vit_backbone(tmp_path)
 
     safetensors.torch.save_file(
         {**state, "extra.weight": torch.zeros(1)}, str(tmp_path / "backbone.safetensors")
     )
-    with pytest.raises(ValueError, match="unexpected key 'extra.weight'"):
+    with pytest.raises(ValueError, match="key 'extra.weight' is unexpected"):
         load_vit_backbone(tmp_path)
 
     safetensors.torch.save_file(
