@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _toy_probes import OnePatchModel, ToyImageProbe
 
 from creditlens.attribution.evaluation import METHODS, methods_for, spearman
 from creditlens.attribution.evaluation.attention_methods import (
@@ -13,6 +12,8 @@ from creditlens.attribution.evaluation.attention_methods import (
     last_attention,
     rollout,
 )
+
+from _toy_probes import OnePatchModel, ToyImageProbe
 
 # One block, one head, two positions; rows are queries.
 A = torch.tensor([[[[0.2, 0.8], [0.6, 0.4]]]])

@@ -7,11 +7,12 @@ import math
 
 import pytest
 import torch
-from _toy_probes import OnePatchModel, OneTokenProbe, ToyImageProbe
 
 from creditlens.attribution.evaluation import image_curves, spearman, text_curves, trapezoid, trapezoid_auc
 from creditlens.attribution.evaluation.protocols import unit_ranks
 from creditlens.attribution.evaluation.run import _image_scores, _text_scores
+
+from _toy_probes import OnePatchModel, OneTokenProbe, ToyImageProbe
 
 
 def test_trapezoid_auc_matches_hand_computed_areas():
