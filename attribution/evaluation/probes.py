@@ -8,8 +8,9 @@ space), and the attention probabilities of every block. `ImageProbe` wraps a cla
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,7 +46,7 @@ class Batch:
         return int(self.inputs.shape[0])
 
 
-class Probe:
+class Probe(ABC):
     """What the evaluation needs of a classifier; see `ImageProbe` and `TextProbe`."""
 
     task: str
@@ -57,9 +58,9 @@ class Probe:
         return self.classifier.head
 
     @property
+    @abstractmethod
     def embedding_layer(self) -> nn.Module:
         """The module whose output `[B, n_rows, d]` is the input embedding of the transformer."""
-        raise NotImplementedError
 
     @property
     def embedding_offset(self) -> int:
@@ -67,13 +68,13 @@ class Probe:
         return 0
 
     @property
+    @abstractmethod
     def attention_modules(self) -> list[nn.Module]:
         """The attention module of each block, first to last."""
-        raise NotImplementedError
 
+    @abstractmethod
     def hidden_states(self, batch: Batch) -> torch.Tensor:
         """Differentiable hidden states `[B, n_pos, d_depth, d_emb]` of a batch."""
-        raise NotImplementedError
 
     def scores(self, batch: Batch) -> torch.Tensor:
         """Differentiable class scores `[B, n_classes]` (no `torch.no_grad` inside)."""
@@ -98,15 +99,15 @@ class Probe:
         finally:
             handle.remove()
 
-    @contextmanager
-    def attention_maps(self) -> Iterator[list[torch.Tensor]]:
-        """Collect each block's attention probabilities `[B, n_heads, n_pos, n_pos]` of the forward passes run
-        in the block (first block first; each keeps its graph, so gradients can be taken with respect to it)."""
-        raise NotImplementedError
+    @abstractmethod
+    def attention_maps(self) -> AbstractContextManager[list[torch.Tensor]]:
+        """A context that collects each block's attention probabilities `[B, n_heads, n_pos, n_pos]` of the
+        forward passes run in it (first block first; each keeps its graph, so gradients can be taken with
+        respect to it)."""
 
+    @abstractmethod
     def remove(self, batch: Batch, remove: torch.Tensor, substrate: torch.Tensor | None = None) -> Batch:
         """The batch with the units where `remove` `[B, n_pos]` is True taken out of the input."""
-        raise NotImplementedError
 
 
 class ImageProbe(Probe):
