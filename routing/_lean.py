@@ -4,14 +4,14 @@ efficient A, F, G, S of Section 3), so training on a long sequence needs little 
 A plain call needs only `x_out`. `LeanRouting` runs the E-, D- and M-steps chunk by chunk of inputs without
 autograd and keeps, besides `x_inp` itself (not a copy): a_inp `[..., n_inp]`, the betas (`beta_use +
 beta_ign` and `beta_ign`, computed ones `[..., n_inp, n_out]` each), the scores `z = x_inp pred_x_inp^T`
-`[..., n_inp, n_out]` of each iteration after the first, and the small tensors with their autograd graph:
-each iteration's M-step sums over inputs `A = phi^T x_inp` `[..., n_out, d_inp]` and `s = sum_i phi`
-`[..., n_out]`, the outputs computed from them, and pred_x_inp.
+`[..., n_inp, n_out]` of each iteration after the first, and the small tensors: each iteration's M-step sums
+over inputs `A = phi^T x_inp` `[..., n_out, d_inp]` and `s = sum_i phi` `[..., n_out]`, the outputs computed
+from them, and (only if the input needs its gradient) pred_x_inp.
 
-The backward pass walks the iterations from the last to the first. For each, autograd on the small graph gives
-the gradients gA and gs (and those of W_F*, B_F2, W_G*, B_G2); then each chunk's R and phi are recomputed and
-the gradients derived by hand below are accumulated into the other parameters' (and, when it needs them, the
-input's) gradients. With f = sigmoid(a) (zero on masked pairs), bsum = beta_use + beta_ign,
+The backward pass walks the iterations from the last to the first. For each, the gradients of `_small.py` give
+gA and gs (and those of W_F*, B_F2, W_G*, B_G2); then each chunk's R and phi are recomputed and the gradients
+derived by hand below are accumulated into the other parameters' (and, when it needs them, the input's)
+gradients. With f = sigmoid(a) (zero on masked pairs), bsum = beta_use + beta_ign,
 phi = f * (R * bsum - beta_ign), u = z * W_S + B_S and R = softmax(logsigmoid(u)) over outputs:
 
     gphi = x gA^T + gs                  ga        = (1 - sigmoid(a)) * sum_j gphi * phi
@@ -19,10 +19,12 @@ phi = f * (R * bsum - beta_ign), u = z * W_S + B_S and R = softmax(logsigmoid(u)
     gR = gphi * f * bsum                gu        = R * (gR - sum_j gR * R) * sigmoid(-u)
     gz = gu * W_S                       gpred_x_inp = gz^T x,   gx = phi gA + gz pred_x_inp
 
-a_inp and computed betas depend on x, and every iteration adds to their gradients; these are summed in buffers
-(`[..., n_inp]` for a_inp; for the betas, `gphi * f` in one `[..., n_inp, n_out]` buffer and beta_use's
-gradient in the storage of the z the pass has just used for the last time) and turned into gradients of W_A,
-B_A, the betas' Linear layers and x in the last pass (the first iteration's), one matrix product per chunk.
+a_inp and computed betas depend on x, and every iteration adds to their gradients; these are summed over the
+passes (in a `[..., n_inp]` buffer for a_inp; for the betas, beta_use's in the storage of the z the pass has
+just used for the last time, and `gphi * f` in the storage of beta_ign once the second iteration's pass, the
+last to need the betas, is done) and turned into gradients of W_A, B_A, the betas' Linear layers and x in the
+last pass (the first iteration's), one matrix product per chunk. That pass needs of the betas only the
+first iteration's `R * bsum - beta_ign`, which takes the storage of bsum.
 Masked pairs have R = 0 and f = 0, so every formula above gives them zero gradient, including inputs masked
 for every output.
 """
@@ -39,8 +41,10 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._em import activation, chunk_rows, masked_softmax, uniform_routing
+from ._scalar import scalar_backward, scalar_route
+from ._small import norm_backward, predict_backward, vote_backward
 
-# Parameters after the M-step's sums: autograd differentiates `x_out` and `pred_x_inp` with respect to them.
+# Parameters after the M-step's sums, whose gradients `_small.py` gives.
 _SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
 
 
@@ -48,6 +52,9 @@ def lean_forward(
     module: nn.Module, x_inp: torch.Tensor, pair_mask: torch.Tensor | None, scale: torch.Tensor
 ) -> torch.Tensor:
     """`x_out [..., n_out, d_out]` of `x_inp [..., n_inp, d_inp]`, differentiable at the cost described above.
+
+    Layers whose per-input votes are smaller than the M-step's sums (`d_out == 1` over few inputs, see
+    `EfficientVectorRouting._votes_are_smaller`) route by their votes instead, see `_scalar.py`.
 
     Args:
         module: the `EfficientVectorRouting` layer (its configuration and parameters).
@@ -64,11 +71,12 @@ def lean_forward(
     call = _Call(
         module=module, p=dict(zip(names, params)), batch=batch, x=x_inp.reshape(samples, n, d).contiguous(),
         mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
-        scale=scale, flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
+        flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
+        scalar=module._votes_are_smaller(x_inp),
     )  # fmt: skip
     if torch.is_grad_enabled() and (x_inp.requires_grad or any(p.requires_grad for p in params)):
         return LeanRouting.apply(call, x_inp, *params)
-    return _route(call, keep=False)[0]
+    return (scalar_route if call.scalar else _route)(call, keep=False)[0]
 
 
 def _param_names(m: nn.Module) -> tuple[str, ...]:
@@ -83,13 +91,16 @@ def _chunks(samples: int, n: int, n_out: int) -> list[tuple[slice, slice]]:
     """(samples, inputs) of chunks of at most `chunk_rows` inputs: runs of whole samples, or parts of one.
 
     Either way a chunk of the contiguous `[b, i, d]` input is itself contiguous, so it flattens to a matrix.
+    Chunks are made as even as they can be, so that their temporaries are of one size and the allocator
+    reuses the same blocks for every chunk.
     """
     rows = chunk_rows(1, n_out)
     if rows < n:
+        step = -(-n // -(-n // rows))  # n split into ceil(n / rows) even parts
         return [
-            (slice(b, b + 1), slice(i, min(i + rows, n))) for b in range(samples) for i in range(0, n, rows)
+            (slice(b, b + 1), slice(i, min(i + step, n))) for b in range(samples) for i in range(0, n, step)
         ]
-    per_chunk = rows // n
+    per_chunk = -(-samples // -(-samples // (rows // n)))
     return [(slice(b, min(b + per_chunk, samples)), slice(0, n)) for b in range(0, samples, per_chunk)]
 
 
@@ -102,9 +113,9 @@ class _Call:
     batch: tuple[int, ...]
     x: torch.Tensor  # [bid]
     mask: torch.Tensor | None  # [bij], b either 1 or all samples
-    scale: torch.Tensor  # [...1], as `_vote` takes it
     flat_scale: torch.Tensor  # [b1]
     chunks: list[tuple[slice, slice]]
+    scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
 
     def rows(self, name: str, inputs: slice) -> torch.Tensor:
         """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""
@@ -115,11 +126,9 @@ class _Call:
             return None
         return self.mask[:, inputs] if self.mask.shape[0] == 1 else self.mask[samples, inputs]  # [bij]
 
-    def vote(self, A: torch.Tensor, s: torch.Tensor, small: SimpleNamespace) -> torch.Tensor:
-        """`x_out [..., n_out, d_out]` from the M-step's sums `A [b, n_out, d_inp]`, `s [b, n_out]`."""
-        return self.module._vote(
-            A.view(*self.batch, *A.shape[1:]), s.view(*self.batch, -1), self.scale, small
-        )
+    def small(self) -> SimpleNamespace:
+        """The parameters of `_SMALL` as attributes, as `_vote` and `_predict` take them."""
+        return SimpleNamespace(**{k: self.p[k] for k in _SMALL})
 
     def beta_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight `[2 n_out, d_inp]` and bias `[2 n_out]` computing beta_use and beta_ign in one product."""
@@ -143,11 +152,11 @@ class _Kept:
     bsum: torch.Tensor  # beta_use + beta_ign: [bij] computed, or [ij] from parameters
     bign: torch.Tensor  # beta_ign: [bij] computed, or [ij] parameters
     z: list[torch.Tensor | None] = field(default_factory=list)  # [bij] of each iteration after the first
-    # The small tensors with their autograd graphs: each iteration's sums (A [bjd], s [bj]) as leaves, the
-    # pred_x_inp [...jd] of each iteration after the first, and the final x_out [...jh].
+    # The small tensors: each iteration's sums (A [bjd], s [bj]) and x_out before normalization [bjh], and the
+    # pred_x_inp [bjd] of each iteration after the first if the input needs its gradient.
     sums: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    outs: list[torch.Tensor] = field(default_factory=list)
     preds: list[torch.Tensor] = field(default_factory=list)
-    x_out: torch.Tensor | None = None
 
     def betas(self, samples: slice, inputs: slice) -> tuple[torch.Tensor, torch.Tensor]:
         if self.bsum.dim() == 2:
@@ -155,14 +164,13 @@ class _Kept:
         return self.bsum[samples, inputs], self.bign[samples, inputs]  # [bij], [bij]
 
 
-def _route(call: _Call, keep: bool) -> tuple[torch.Tensor, _Kept | None]:
-    """The forward pass: `x_out`, and what the backward pass needs if `keep`.
-
-    Autograd sees only the small tensors after the M-step's sums, and only if `keep`.
+def _route(call: _Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tensor, _Kept | None]:
+    """The forward pass, without autograd: `x_out [..., n_out, d_out]`, and what the backward pass needs if
+    `keep` (with pred_x_inp if `keep_preds`).
     """
     m, p, x = call.module, call.p, call.x
     samples, n, d = x.shape
-    j, small = m.n_out, SimpleNamespace(**{k: p[k] for k in _SMALL})
+    j, small = m.n_out, call.small()
     a_inp = x.new_empty(samples, n)  # [bi]
     if m.n_inp > 0:
         kept = _Kept(a_inp, p["beta_use"] + p["beta_ign"], p["beta_ign"])  # [ij] each
@@ -171,13 +179,19 @@ def _route(call: _Call, keep: bool) -> tuple[torch.Tensor, _Kept | None]:
         betas = x.new_empty(samples, n, 2 * j)  # [bi(2j)]
         kept = _Kept(a_inp, betas[..., :j], betas[..., j:])  # [bij] each
     x_out = P = None
+    # The small tensors of all iterations in one allocation each, not one per iteration: fewer blocks that live
+    # until the backward pass among the temporaries of later layers, pinning the heap memory those free.
+    A_all, s_all = x.new_zeros(m.n_iters, samples, j, d), x.new_zeros(m.n_iters, samples, j)  # [tbjd], [tbj]
+    outs_all = x.new_empty(m.n_iters, samples, j, m.d_out) if keep else None  # [tbjh]
+    preds_all = x.new_empty(m.n_iters - 1, samples, j, d) if keep and keep_preds else None  # [tbjd]
     for t in range(m.n_iters):
         if t > 0:
-            with torch.set_grad_enabled(keep):
-                kept.preds.append(m._predict(x_out, small))  # [...jd]
-            P = kept.preds[-1].detach().reshape(samples, j, d)  # [bjd]
+            P = m._predict(x_out, small)  # [bjd]
+            if preds_all is not None:
+                P = preds_all[t - 1].copy_(P)
+                kept.preds.append(P)
         z_all = x.new_empty(samples, n, j) if keep and t > 0 else None  # [bij]
-        A, s = x.new_zeros(samples, j, d), x.new_zeros(samples, j)  # [bjd], [bj]
+        A, s = A_all[t], s_all[t]  # [bjd], [bj]
         for sb, si in call.chunks:
             x_c, mask = x[sb, si], call.mask_of(sb, si)  # [bid], [bij]
             if t == 0:  # a_inp and the betas, once per input
@@ -196,30 +210,41 @@ def _route(call: _Call, keep: bool) -> tuple[torch.Tensor, _Kept | None]:
             phi = activation(a_inp[sb, si], mask) * (R * bsum - bign)  # [bij]
             A[sb].baddbmm_(phi.mT, x_c)  # [bjd]
             s[sb] += phi.sum(dim=-2)  # [bj]
+        x_out = m._vote(A, s, call.flat_scale, small)  # [bjh]
         if keep:
-            kept.sums.append((A.requires_grad_(), s.requires_grad_()))
+            x_out = outs_all[t].copy_(x_out)
+            kept.sums.append((A, s))
+            kept.outs.append(x_out)
             kept.z.append(z_all)
-        with torch.set_grad_enabled(keep):
-            x_out = call.vote(A, s, small)  # [...jh]
-    with torch.set_grad_enabled(keep):
-        kept.x_out = m._norm(x_out) if m.normalize else x_out  # [...jh]
-    return kept.x_out.detach(), kept if keep else None
+    x_out = m._norm(x_out) if m.normalize else x_out  # [bjh]
+    return x_out.view(*call.batch, *x_out.shape[1:]), kept if keep else None
 
 
 class LeanRouting(torch.autograd.Function):
-    """`x_out` of one call, with the module docstring's backward pass. Inputs: call, x_inp, parameters."""
+    """`x_out` of one call, with the module docstring's backward pass (or `_scalar.py`'s). Inputs: call, x_inp,
+    parameters."""
 
     @staticmethod
     def forward(ctx, call: _Call, x_inp: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        x_out, ctx.kept = _route(call, keep=True)
+        if call.scalar:
+            x_out, ctx.kept = scalar_route(call, keep=True)
+        else:
+            x_out, ctx.kept = _route(call, keep=True, keep_preds=x_inp.requires_grad)
         ctx.call = call
         return x_out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        call, need_x, need_params = ctx.call, ctx.needs_input_grad[1], ctx.needs_input_grad[2:]
-        grads, gx = _backward(call, ctx.kept, g_out, dict(zip(call.p, need_params)), need_x, _keeps_graph())
+        need_x, need_params, keep_graph = ctx.needs_input_grad[1], ctx.needs_input_grad[2:], _keeps_graph()
+        # Autograd frees a node's saved tensors after its backward, but not its ctx's attributes: without
+        # `retain_graph`, drop what the forward kept now, not when the whole backward pass is over.
+        call, kept = (ctx.call, ctx.kept) if keep_graph else (vars(ctx).pop("call"), vars(ctx).pop("kept"))
+        need = {name for name, needs in zip(call.p, need_params) if needs}
+        if call.scalar:
+            grads, gx = scalar_backward(call, kept, g_out, need, need_x)
+        else:
+            grads, gx = _backward(call, kept, g_out, need, need_x, keep_graph)
         # As with autograd, parameters a single iteration never uses (no E-step) get no gradient.
         unused = {"W_G1", "W_G2", "B_G2", "W_S", "B_S"} if call.module.n_iters == 1 else set()
         param_grads = [
@@ -241,53 +266,50 @@ def _keeps_graph() -> bool:
 class _Buffers:
     """Gradients summed over the chunks and iterations of the backward pass."""
 
-    grads: dict[str, torch.Tensor]  # of the parameters, by name (those of `_SMALL` once autograd gave them)
+    grads: dict[str, torch.Tensor]  # of the parameters by name (of those of `_SMALL`, only the ones needed)
     gx: torch.Tensor | None  # [bid] if the input needs its gradient
     ga: torch.Tensor | None  # [bi]: a_inp's, from the passes before the last (several iterations only)
-    g_pf: torch.Tensor | None  # [bij]: sum of gphi * f over those passes (computed betas only)
+    # [bij]: sum of gphi * f over the passes before the second iteration's (computed betas, three iterations
+    # or more only)
+    g_pf: torch.Tensor | None
     g_use: torch.Tensor | None = None  # [bij]: beta_use's over those passes, in the storage of a spent z
 
 
 def _backward(
-    call: _Call, kept: _Kept, g_out: torch.Tensor, need: dict[str, bool], need_x: bool, keep_graph: bool
+    call: _Call, kept: _Kept, g_out: torch.Tensor, need: set[str], need_x: bool, keep_graph: bool
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Gradients of every parameter (by name) and, if `need_x`, of the input (`[b, n_inp, d_inp]`).
+    """Gradients of every parameter (by name; those of `_SMALL` only if in `need`) and, if `need_x`, of the
+    input (`[b, n_inp, d_inp]`).
 
     Unless the graph is to be kept for another backward pass, each iteration's z is dropped (or, with computed
-    betas, its storage reused for their gradient) as soon as its pass is done.
+    betas, its storage reused for their gradient) as soon as its pass is done, and computed betas are
+    overwritten (see `_betas_and_a_backward`).
     """
     if keep_graph:
-        kept = replace(kept, z=[None if z is None else z.clone() for z in kept.z])
-    m, x = call.module, call.x
+        z = [None if z is None else z.clone() for z in kept.z]
+        kept = replace(kept, z=z, bsum=kept.bsum.clone(), bign=kept.bign.clone())
+    m, x, small = call.module, call.x, call.small()
     samples, n, d = x.shape
     several, variable = m.n_iters > 1, m.n_inp < 0
     buffers = _Buffers(
-        grads={name: torch.zeros_like(p) for name, p in call.p.items() if name not in _SMALL},
+        # All at once before anything else, so that gradients (kept until the optimizer's step) do not end up
+        # between the pass's temporaries and pin their heap memory.
+        grads={name: torch.zeros_like(p) for name, p in call.p.items() if name not in _SMALL or name in need},
         gx=torch.zeros_like(x) if need_x else None,
         ga=x.new_zeros(samples, n) if several else None,
-        g_pf=x.new_zeros(samples, n, m.n_out) if several and variable else None,
+        g_pf=x.new_zeros(samples, n, m.n_out) if m.n_iters > 2 and variable else None,
     )
-    wrt = [k for k in _SMALL if need[k]]
-
-    def sums_grads(t: int, out: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """gA, gs of iteration t, given the gradient g of `out`, which the forward pass computed from them."""
-        inputs = [*kept.sums[t], *(call.p[k] for k in wrt)]
-        gA, gs, *g_small = torch.autograd.grad(out, inputs, g, retain_graph=keep_graph, allow_unused=True)
-        for name, g_param in zip(wrt, g_small):
-            if g_param is not None and name in buffers.grads:
-                buffers.grads[name] += g_param
-            elif g_param is not None:
-                buffers.grads[name] = g_param
-        return gA, gs
-
-    gA, gs = sums_grads(m.n_iters - 1, kept.x_out, g_out)
+    g = g_out.reshape(kept.outs[-1].shape)  # [bjh]
+    if m.normalize and m.d_out > 1:
+        g = norm_backward(kept.outs[-1], g)  # [bjh]
+    gA, gs = vote_backward(*kept.sums[-1], call.flat_scale, small, g, buffers.grads)
     for t in reversed(range(m.n_iters)):
-        pred = None if t == 0 else kept.preds[t - 1]  # [...jd]
-        P = None if pred is None else pred.detach().reshape(samples, m.n_out, d)  # [bjd]
+        P = kept.preds[t - 1] if t > 0 and need_x else None  # [bjd]
         gP = _pass_backward(call, kept, t, gA, gs, P, buffers)
         if t > 0:
             buffers.g_use, kept.z[t] = (kept.z[t] if variable else None), None
-            gA, gs = sums_grads(t - 1, pred, gP.view(pred.shape))
+            g = predict_backward(m, kept.outs[t - 1], small, gP, buffers.grads)  # [bjh]
+            gA, gs = vote_backward(*kept.sums[t - 1], call.flat_scale, small, g, buffers.grads)
     return buffers.grads, buffers.gx
 
 
@@ -316,7 +338,10 @@ def _pass_backward(
             u = torch.addcmul(call.rows("B_S", si), z, W_S)  # [bij]
             R = masked_softmax(F.logsigmoid(u), mask)  # [bij]
         f = activation(a_c, mask)  # [bi1] or [bij]
-        phi = f * (R * bsum - bign)  # [bij]
+        if t == 0 and m.n_inp < 0 and m.n_iters > 1:
+            phi = f * bsum  # [bij]: the storage of bsum holds R * bsum - beta_ign since the pass of t = 1
+        else:
+            phi = f * (R * bsum - bign)  # [bij]
         gphi = torch.baddbmm(gs[sb].unsqueeze(-2), x_c, gA[sb].mT)  # [bij]
         ga = (gphi * phi).sum(dim=-1) * torch.sigmoid(-a_c)  # [bi]
         if gx is not None:
@@ -351,8 +376,10 @@ def _betas_and_a_backward(
 
     The betas' are `g_use = gphi * f * R` (beta_use's) and `g_use - gpf` with `gpf = gphi * f` (beta_ign's),
     `[b, i, n_out]` each. Computed betas and a_inp depend on x, so their gradients are summed over the passes
-    first (beta_use's in the storage of z, which the pass has just used for the last time), and the last pass
-    (t = 0) turns the sums into gradients of the parameters and of x, with one matrix product each per chunk.
+    first (beta_use's in the storage of z, which the pass has just used for the last time; gpf in that of
+    beta_ign from the pass of t = 1 on, which also leaves in that of bsum the first iteration's `R * bsum -
+    beta_ign`), and the last pass (t = 0) turns the sums into gradients of the parameters and of x, with one
+    matrix product each per chunk.
     """
     m, x_c, gx, grads = call.module, call.x[sb, si], buffers.gx, buffers.grads
     d, j = x_c.shape[-1], m.n_out
@@ -366,7 +393,15 @@ def _betas_and_a_backward(
             spent_z.copy_(g_use)
         else:
             torch.add(g_use, buffers.g_use[sb, si], out=spent_z)
-        buffers.g_pf[sb, si] += gpf  # [bij]
+        if t > 1:
+            buffers.g_pf[sb, si] += gpf  # [bij]
+        else:  # the last pass to need the betas
+            bsum, bign = kept.betas(sb, si)  # [bij] each
+            bsum.mul_(uniform_routing(m.CONST_ones_over_n_out, call.mask_of(sb, si))).sub_(bign)
+            if buffers.g_pf is None:
+                bign.copy_(gpf)
+            else:
+                torch.add(gpf, buffers.g_pf[sb, si], out=bign)
     if t > 0:
         buffers.ga[sb, si] += ga  # [bi]
         return
@@ -375,7 +410,7 @@ def _betas_and_a_backward(
     if m.n_inp < 0:
         if buffers.g_use is not None:
             g_use += buffers.g_use[sb, si]  # [bij]
-            gpf += buffers.g_pf[sb, si]  # [bij]
+            gpf += kept.bign[sb, si]  # [bij]
         x_flat, gx_flat = x_c.reshape(-1, d), None if gx is None else gx[sb, si].view(-1, d)  # [(bi)d] each
         for which, g_beta in (("use", g_use), ("ign", g_use - gpf)):
             g_beta = g_beta.reshape(-1, j)  # [(bi)j]

@@ -106,16 +106,14 @@ class EfficientVectorRouting(nn.Module):
         `mask` and `pad_mask` are as in `route()`. Unless the dict is asked for or phi is being recorded, the
         per-input credit is not assembled, and gradients come from a hand-written backward pass that keeps
         little more than `x_inp` (see `_lean.py`). Layers whose per-input votes are smaller than the
-        per-output sums (`d_out == 1` over few inputs, like a classifier's last routing) route by their votes.
+        per-output sums (`d_out == 1` over few inputs, like a classifier's last routing) route by their votes
+        (see `_scalar.py`).
         """
         if self.return_dict or is_observed() or not self.memory_efficient:
             out = self.route(x_inp, mask=mask, pad_mask=pad_mask)
             return out.to_dict() if self.return_dict else out.x_out
         pair_mask, scale = self._prepare(x_inp, mask, pad_mask)
-        if not self._votes_are_smaller(x_inp):
-            return lean_forward(self, x_inp, pair_mask, scale)
-        f_a_inp = activation(self._a_inp(x_inp, scale, self.W_A, self.B_A), pair_mask)  # [...i1] or [...ij]
-        return self._run(x_inp, pair_mask, scale, f_a_inp, V=None, with_pred=False).x_out  # [...j1], no norm
+        return lean_forward(self, x_inp, pair_mask, scale)
 
     def route(
         self, x_inp: torch.Tensor, mask: torch.Tensor | None = None, pad_mask: torch.Tensor | None = None
@@ -132,7 +130,7 @@ class EfficientVectorRouting(nn.Module):
         a_inp = self._a_inp(x_inp, scale, self.W_A, self.B_A)  # [...i]
         f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
         V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
-        state = self._run(x_inp, pair_mask, scale, f_a_inp, V, with_pred=True)
+        state = self._run(x_inp, pair_mask, scale, f_a_inp, V)
         if self.normalize:
             state = state._replace(x_out=self._norm(state.x_out))  # [...jh]
         out = VectorRoutingOutput(
@@ -157,14 +155,12 @@ class EfficientVectorRouting(nn.Module):
         scale: torch.Tensor,
         f_a_inp: torch.Tensor,
         V: torch.Tensor | None,
-        with_pred: bool,
     ) -> EMState:
         """The E-D-M loop with autograd, keeping phi, R and S of the last iteration for all inputs.
 
         Three ways to the same outputs: from the votes V (`memory_efficient=False`); from scalar votes, when
         they are the smaller tensors (see `_scalar_votes`); or from the M-step's sums `phi^T x_inp` over
-        chunks of inputs. Scalar votes need no pred_x_inp, so they compute it for the result only if
-        `with_pred`.
+        chunks of inputs. Scalar votes need no pred_x_inp, so they compute it for the result only.
         """
         batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
         scalar = V is None and self._votes_are_smaller(x_inp)
@@ -200,7 +196,7 @@ class EfficientVectorRouting(nn.Module):
 
         predict = (lambda x_out: x_out) if scalar else self._predict
         state = run_vector_routing(len(x_rows), self.n_iters, row_credit, partial_vote, finish_vote, predict)
-        if scalar and with_pred and state.pred_x_inp is not None:
+        if scalar and state.pred_x_inp is not None:
             state = state._replace(pred_x_inp=self._predict(state.pred_x_inp))  # [...jd], for the result only
         return state
 
@@ -212,16 +208,17 @@ class EfficientVectorRouting(nn.Module):
         """For `d_out == 1`: the votes `V [..., n_inp, n_out]`, and U, Q `[..., n_inp, n_out]` with which the
         E-step's scores are `z = U * x_out + Q` (None after a single iteration).
 
-        With one output feature, `x_out = sum_i phi_i V_i` with `V = scale * x_inp (W_F1 * W_F2)^T + B_F2`,
-        and `x_inp pred_x_inp^T = U * x_out + Q` with `U = x_inp (W_G2 * W_G1)^T`, `Q = x_inp B_G2^T`: one
-        matrix product gives all three, and no `[..., n_out, d_inp]` tensor is needed.
+        With one output feature, `x_out = sum_i phi_i V_i` with `V = scale * (x_inp * W_F2^T) W_F1^T + B_F2`,
+        and `x_inp pred_x_inp^T = U * x_out + Q` with `U = (x_inp * W_G1) W_G2^T`, `Q = x_inp B_G2^T`: three
+        matrix products, and no `[..., n_out, d_inp]` tensor is needed. Scaling x_inp by the one column of
+        W_F2 (or row of W_G1) first, rather than multiplying the weights, leaves autograd `[..., n_inp, d_inp]`
+        tensors to keep, not `[n_out, d_inp]` ones, and gives every parameter a gradient of its own storage.
         """
-        # A single iteration has no E-step: U, Q and G's parameters are left out, so those get no gradient.
-        weights = [self.W_F1 * self.W_F2.mT] + (
-            [self.W_G2 * self.W_G1, self.B_G2] if self.n_iters > 1 else []
-        )
-        V, *U_Q = (x_inp @ torch.cat(weights).mT).split(self.n_out, dim=-1)  # [...ij] each
-        return V * scale.unsqueeze(-1) + self.B_F2.mT, *(U_Q or (None, None))  # [...ij] each
+        V = ((x_inp * self.W_F2.mT) @ self.W_F1.mT) * scale.unsqueeze(-1) + self.B_F2.mT  # [...ij]
+        if self.n_iters == 1:  # no E-step: U, Q and G's parameters are left out, so those get no gradient
+            return V, None, None
+        U = (x_inp * self.W_G1) @ self.W_G2.mT  # [...ij]
+        return V, U, x_inp @ self.B_G2.mT  # [...ij] each
 
     def _a_inp(
         self, x: torch.Tensor, scale: torch.Tensor, W_A: torch.Tensor, B_A: torch.Tensor

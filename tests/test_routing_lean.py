@@ -1,7 +1,8 @@
 """The plain call's own ways to x_out and its gradients must give what autograd gives through `route()`.
 
 Most layers take the hand-written backward pass of routing/_lean.py; layers with `d_out == 1` over few inputs
-route through scalar votes instead of the M-step's sums.
+(`3 n_inp <= d_inp`) route through scalar votes instead of the M-step's sums, with the backward pass of
+routing/_scalar.py.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from creditlens.routing import EfficientVectorRouting, RoutingHead
 
 f64 = torch.float64
 N, N_OUT, D_INP = 7, 4, 5
+D_SCALAR = 3 * N  # an input size with which layers with d_out == 1 route by scalar votes
 
 
-def _case(n_inp: int, n_iters: int, d_out: int, normalize: bool) -> EfficientVectorRouting:
+def _case(
+    n_inp: int, n_iters: int, d_out: int, normalize: bool, d_inp: int = D_INP
+) -> EfficientVectorRouting:
     module = EfficientVectorRouting(
-        n_inp=n_inp, n_out=N_OUT, d_inp=D_INP, d_out=d_out, n_iters=n_iters, normalize=normalize, dtype=f64
+        n_inp=n_inp, n_out=N_OUT, d_inp=d_inp, d_out=d_out, n_iters=n_iters, normalize=normalize, dtype=f64
     )
     with torch.no_grad():  # zero-initialised biases would hide their terms of the gradients
         for p in module.parameters():
@@ -65,14 +69,17 @@ VARIANTS = [
 
 @pytest.mark.parametrize("n_inp", [-1, N])
 @pytest.mark.parametrize("n_iters", [1, 2, 3])
-@pytest.mark.parametrize("d_out", [1, 3])
+@pytest.mark.parametrize(("d_out", "d_inp"), [(1, D_INP), (3, D_INP), (1, D_SCALAR)])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_lean_call_equals_autograd(monkeypatch: pytest.MonkeyPatch, n_inp, n_iters, d_out, normalize) -> None:
-    module = _case(n_inp, n_iters, d_out, normalize)
+def test_lean_call_equals_autograd(
+    monkeypatch: pytest.MonkeyPatch, n_inp, n_iters, d_out, d_inp, normalize
+) -> None:
+    module = _case(n_inp, n_iters, d_out, normalize, d_inp)
+    assert module._votes_are_smaller(torch.empty(N, d_inp)) == (d_inp == D_SCALAR)
     for batch, masks, x_grad, chunk_elements in VARIANTS:
         if chunk_elements is not None:
             monkeypatch.setattr(em, "CHUNK_ELEMENTS", chunk_elements)
-        x_inp = torch.randn(*batch, N, D_INP, dtype=f64)
+        x_inp = torch.randn(*batch, N, d_inp, dtype=f64)
         weight = torch.randn(*batch, N_OUT, d_out, dtype=f64)
         kw = _masks(masks, batch)
         lean = _outputs_and_grads(module, x_inp, x_grad, True, weight, **kw)
@@ -105,9 +112,10 @@ def test_frozen_parameters_get_no_gradient() -> None:
     assert module.W_F2.grad is not None and module.compute_beta_use.weight.grad is not None
 
 
-def test_backward_twice_with_retain_graph() -> None:
-    module = _case(-1, 3, 3, True)
-    x_inp = torch.randn(2, N, D_INP, dtype=f64, requires_grad=True)
+@pytest.mark.parametrize(("d_out", "d_inp"), [(3, D_INP), (1, D_SCALAR)])
+def test_backward_twice_with_retain_graph(d_out: int, d_inp: int) -> None:
+    module = _case(-1, 3, d_out, True, d_inp)
+    x_inp = torch.randn(2, N, d_inp, dtype=f64, requires_grad=True)
     module(x_inp).square().sum().backward()
     once = [x_inp.grad.clone()] + [p.grad.clone() for p in module.parameters()]
     module.zero_grad(set_to_none=True)
@@ -128,9 +136,10 @@ def test_no_gradients_keeps_nothing() -> None:
 
 
 @pytest.mark.parametrize("n_inp", [-1, N])
-def test_gradcheck_through_the_lean_call(monkeypatch: pytest.MonkeyPatch, n_inp: int) -> None:
+@pytest.mark.parametrize(("d_out", "d_inp"), [(3, D_INP), (1, D_SCALAR)])
+def test_gradcheck_through_the_lean_call(monkeypatch: pytest.MonkeyPatch, n_inp: int, d_out, d_inp) -> None:
     monkeypatch.setattr(em, "CHUNK_ELEMENTS", 3 * N_OUT)  # chunks of 3 inputs
-    module = _case(n_inp, 3, 3, True)
+    module = _case(n_inp, 3, d_out, True, d_inp)
     names = [name for name, _ in module.named_parameters()]
     mask = torch.rand(2, N, N_OUT) < 0.3
     mask[0, 1] = True
@@ -140,7 +149,7 @@ def test_gradcheck_through_the_lean_call(monkeypatch: pytest.MonkeyPatch, n_inp:
         assert type(x_out.grad_fn).__name__ == "LeanRoutingBackward"
         return x_out
 
-    x_inp = torch.randn(2, N, D_INP, dtype=f64, requires_grad=True)
+    x_inp = torch.randn(2, N, d_inp, dtype=f64, requires_grad=True)
     params = [p.detach().clone().requires_grad_() for p in module.parameters()]
     assert torch.autograd.gradcheck(lean, (x_inp, *params))
 
@@ -164,7 +173,7 @@ def test_scalar_votes_equal_the_sums(monkeypatch: pytest.MonkeyPatch, n_inp: int
             if not scalar:
                 monkeypatch.setattr(EfficientVectorRouting, "_votes_are_smaller", lambda self, x_inp: False)
             x = x_inp.clone().requires_grad_()
-            assert type(module(x, **kw).grad_fn).__name__ != "LeanRoutingBackward" or not scalar
+            assert type(module(x, **kw).grad_fn).__name__ == "LeanRoutingBackward"
             out = module.route(x, **kw)
             (out.x_out.square().sum() + out.phi.sin().sum()).backward()
             kept = [out.x_out, out.phi, out.R, out.S, out.pred_x_inp, x.grad]
