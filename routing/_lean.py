@@ -32,20 +32,17 @@ for every output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ._em import activation, chunk_rows, masked_softmax, uniform_routing
+from ._call import SMALL, Call, make_call
+from ._em import activation, masked_softmax, uniform_routing
+from ._precision import add_matmul_, addmm, autocast_as, autocast_off, matmul, matmul_into
 from ._scalar import scalar_backward, scalar_route
 from ._small import norm_backward, predict_backward, vote_backward
-
-# Parameters after the M-step's sums, whose gradients `_small.py` gives.
-_SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
 
 
 def lean_forward(
@@ -62,86 +59,12 @@ def lean_forward(
         pair_mask: bool `[..., n_inp, n_out]` (broadcastable), True = pair ignored; or None.
         scale: the length scaling `n ** -0.5` per sample, `[..., 1]` (or `[1]`).
     """
-    batch, (n, d), n_out = tuple(x_inp.shape[:-2]), x_inp.shape[-2:], module.n_out
-    samples = x_inp[..., 0, 0].numel()
-    if pair_mask is not None and pair_mask[..., 0, 0].numel() > 1:
-        pair_mask = pair_mask.expand(*batch, n, n_out)  # [...ij]
-    names = _param_names(module)
-    params = [attrgetter(name)(module) for name in names]  # as used, so parametrized weights work too
-    call = _Call(
-        module=module, p=dict(zip(names, params)), batch=batch, x=x_inp.reshape(samples, n, d).contiguous(),
-        mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
-        flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
-        scalar=module._votes_are_smaller(x_inp),
-    )  # fmt: skip
+    call = make_call(module, x_inp, pair_mask, scale)
+    params = list(call.p.values())
     if torch.is_grad_enabled() and (x_inp.requires_grad or any(p.requires_grad for p in params)):
         return LeanRouting.apply(call, x_inp, *params)
-    return (scalar_route if call.scalar else _route)(call, keep=False)[0]
-
-
-def _param_names(m: nn.Module) -> tuple[str, ...]:
-    if m.n_inp > 0:
-        betas = ("beta_use", "beta_ign")
-    else:
-        betas = tuple(f"compute_beta_{k}.{w}" for k in ("use", "ign") for w in ("weight", "bias"))
-    return ("W_A", "B_A", "W_S", "B_S", *_SMALL, *betas)
-
-
-def _chunks(samples: int, n: int, n_out: int) -> list[tuple[slice, slice]]:
-    """(samples, inputs) of chunks of at most `chunk_rows` inputs: runs of whole samples, or parts of one.
-
-    Either way a chunk of the contiguous `[b, i, d]` input is itself contiguous, so it flattens to a matrix.
-    Chunks are made as even as they can be, so that their temporaries are of one size and the allocator
-    reuses the same blocks for every chunk.
-    """
-    rows = chunk_rows(1, n_out)
-    if rows < n:
-        step = -(-n // -(-n // rows))  # n split into ceil(n / rows) even parts
-        return [
-            (slice(b, b + 1), slice(i, min(i + step, n))) for b in range(samples) for i in range(0, n, step)
-        ]
-    per_chunk = -(-samples // -(-samples // (rows // n)))
-    return [(slice(b, min(b + per_chunk, samples)), slice(0, n)) for b in range(0, samples, per_chunk)]
-
-
-@dataclass
-class _Call:
-    """One call's inputs and parameters, with the batch dimensions flattened to one (b)."""
-
-    module: nn.Module
-    p: dict[str, torch.Tensor]  # the parameters by name, as passed to `LeanRouting`
-    batch: tuple[int, ...]
-    x: torch.Tensor  # [bid]
-    mask: torch.Tensor | None  # [bij], b either 1 or all samples
-    flat_scale: torch.Tensor  # [b1]
-    chunks: list[tuple[slice, slice]]
-    scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
-
-    def rows(self, name: str, inputs: slice) -> torch.Tensor:
-        """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""
-        return self.p[name] if self.module.n_inp < 0 else self.p[name][inputs]
-
-    def mask_of(self, samples: slice, inputs: slice) -> torch.Tensor | None:
-        if self.mask is None:
-            return None
-        return self.mask[:, inputs] if self.mask.shape[0] == 1 else self.mask[samples, inputs]  # [bij]
-
-    def small(self) -> SimpleNamespace:
-        """The parameters of `_SMALL` as attributes, as `_vote` and `_predict` take them."""
-        return SimpleNamespace(**{k: self.p[k] for k in _SMALL})
-
-    def beta_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weight `[2 n_out, d_inp]` and bias `[2 n_out]` computing beta_use and beta_ign in one product."""
-        p = self.p
-        weight = torch.cat([p["compute_beta_use.weight"], p["compute_beta_ign.weight"]])  # [2j, d]
-        return weight, torch.cat([p["compute_beta_use.bias"], p["compute_beta_ign.bias"]])  # [2j]
-
-    def add_rows(self, grad: torch.Tensor, inputs: slice, per_input: torch.Tensor) -> None:
-        """Add a per-input gradient `[b, i, k]` to a parameter's `[n_inp, k]` (`[1, k]` with `n_inp=-1`)."""
-        if self.module.n_inp < 0:
-            grad += per_input.sum(dim=(0, 1))  # [1k]
-        else:
-            grad[inputs] += per_input[0] if per_input.shape[0] == 1 else per_input.sum(dim=0)  # [ik]
+    with autocast_off(x_inp.device):
+        return (scalar_route if call.scalar else _route)(call, keep=False)[0]
 
 
 @dataclass
@@ -164,7 +87,7 @@ class _Kept:
         return self.bsum[samples, inputs], self.bign[samples, inputs]  # [bij], [bij]
 
 
-def _route(call: _Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tensor, _Kept | None]:
+def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tensor, _Kept | None]:
     """The forward pass, without autograd: `x_out [..., n_out, d_out]`, and what the backward pass needs if
     `keep` (with pred_x_inp if `keep_preds`).
     """
@@ -186,31 +109,36 @@ def _route(call: _Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Ten
     preds_all = x.new_empty(m.n_iters - 1, samples, j, d) if keep and keep_preds else None  # [tbjd]
     for t in range(m.n_iters):
         if t > 0:
-            P = m._predict(x_out, small)  # [bjd]
+            with autocast_as(x.device, call.low):
+                P = m._predict(x_out, small)  # [bjd]
             if preds_all is not None:
                 P = preds_all[t - 1].copy_(P)
                 kept.preds.append(P)
         z_all = x.new_empty(samples, n, j) if keep and t > 0 else None  # [bij]
         A, s = A_all[t], s_all[t]  # [bjd], [bj]
         for sb, si in call.chunks:
-            x_c, mask = x[sb, si], call.mask_of(sb, si)  # [bid], [bij]
+            x_c, x_low, mask = x[sb, si], call.x_low[sb, si], call.mask_of(sb, si)  # [bid], [bid], [bij]
             if t == 0:  # a_inp and the betas, once per input
                 a_inp[sb, si] = m._a_inp(x_c, call.flat_scale[sb], call.rows("W_A", si), call.rows("B_A", si))
                 if m.n_inp < 0:
                     beta_c = betas[sb, si].view(-1, 2 * j)  # [(bi)(2j)]
-                    torch.addmm(bias, x_c.reshape(-1, d), weight.mT, out=beta_c)
+                    addmm(bias, x_low.reshape(-1, d), weight.mT, call.low, out=beta_c)
                     beta_c[:, :j] += beta_c[:, j:]  # beta_use + beta_ign
             bsum, bign = kept.betas(sb, si)  # [bij] or [ij] each
             if t == 0:
                 R = uniform_routing(m.CONST_ones_over_n_out, mask)  # [j] or [bij]
             else:
-                z = torch.bmm(x_c, P[sb].mT, out=None if z_all is None else z_all[sb, si])  # [bij]
+                if z_all is None:
+                    z = matmul(x_low, P[sb].mT, call.low)  # [bij]
+                else:
+                    z = matmul_into(z_all[sb, si], x_low, P[sb].mT, call.low)  # [bij]
                 u = torch.addcmul(call.rows("B_S", si), z, call.rows("W_S", si))  # [bij]
                 R = masked_softmax(F.logsigmoid(u), mask)  # [bij]
             phi = activation(a_inp[sb, si], mask) * (R * bsum - bign)  # [bij]
-            A[sb].baddbmm_(phi.mT, x_c)  # [bjd]
+            add_matmul_(A[sb], phi.mT, x_low, call.low)  # [bjd]
             s[sb] += phi.sum(dim=-2)  # [bj]
-        x_out = m._vote(A, s, call.flat_scale, small)  # [bjh]
+        with autocast_as(x.device, call.low):  # the small products as autocast would compute them
+            x_out = m._vote(A, s, call.flat_scale, small)  # [bjh]
         if keep:
             x_out = outs_all[t].copy_(x_out)
             kept.sums.append((A, s))
@@ -225,11 +153,12 @@ class LeanRouting(torch.autograd.Function):
     parameters."""
 
     @staticmethod
-    def forward(ctx, call: _Call, x_inp: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        if call.scalar:
-            x_out, ctx.kept = scalar_route(call, keep=True)
-        else:
-            x_out, ctx.kept = _route(call, keep=True, keep_preds=x_inp.requires_grad)
+    def forward(ctx, call: Call, x_inp: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        with autocast_off(x_inp.device):
+            if call.scalar:
+                x_out, ctx.kept = scalar_route(call, keep=True)
+            else:
+                x_out, ctx.kept = _route(call, keep=True, keep_preds=x_inp.requires_grad)
         ctx.call = call
         return x_out
 
@@ -241,10 +170,11 @@ class LeanRouting(torch.autograd.Function):
         # `retain_graph`, drop what the forward kept now, not when the whole backward pass is over.
         call, kept = (ctx.call, ctx.kept) if keep_graph else (vars(ctx).pop("call"), vars(ctx).pop("kept"))
         need = {name for name, needs in zip(call.p, need_params) if needs}
-        if call.scalar:
-            grads, gx = scalar_backward(call, kept, g_out, need, need_x)
-        else:
-            grads, gx = _backward(call, kept, g_out, need, need_x, keep_graph)
+        with autocast_off(g_out.device):  # the precision of matrix products is the forward pass's, in `call`
+            if call.scalar:
+                grads, gx = scalar_backward(call, kept, g_out, need, need_x)
+            else:
+                grads, gx = _backward(call, kept, g_out, need, need_x, keep_graph)
         # As with autograd, parameters a single iteration never uses (no E-step) get no gradient.
         unused = {"W_G1", "W_G2", "B_G2", "W_S", "B_S"} if call.module.n_iters == 1 else set()
         param_grads = [
@@ -266,7 +196,7 @@ def _keeps_graph() -> bool:
 class _Buffers:
     """Gradients summed over the chunks and iterations of the backward pass."""
 
-    grads: dict[str, torch.Tensor]  # of the parameters by name (of those of `_SMALL`, only the ones needed)
+    grads: dict[str, torch.Tensor]  # of the parameters by name (of those of `SMALL`, only the ones needed)
     gx: torch.Tensor | None  # [bid] if the input needs its gradient
     ga: torch.Tensor | None  # [bi]: a_inp's, from the passes before the last (several iterations only)
     # [bij]: sum of gphi * f over the passes before the second iteration's (computed betas, three iterations
@@ -276,9 +206,9 @@ class _Buffers:
 
 
 def _backward(
-    call: _Call, kept: _Kept, g_out: torch.Tensor, need: set[str], need_x: bool, keep_graph: bool
+    call: Call, kept: _Kept, g_out: torch.Tensor, need: set[str], need_x: bool, keep_graph: bool
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Gradients of every parameter (by name; those of `_SMALL` only if in `need`) and, if `need_x`, of the
+    """Gradients of every parameter (by name; those of `SMALL` only if in `need`) and, if `need_x`, of the
     input (`[b, n_inp, d_inp]`).
 
     Unless the graph is to be kept for another backward pass, each iteration's z is dropped (or, with computed
@@ -294,7 +224,7 @@ def _backward(
     buffers = _Buffers(
         # All at once before anything else, so that gradients (kept until the optimizer's step) do not end up
         # between the pass's temporaries and pin their heap memory.
-        grads={name: torch.zeros_like(p) for name, p in call.p.items() if name not in _SMALL or name in need},
+        grads={name: torch.zeros_like(p) for name, p in call.p.items() if name not in SMALL or name in need},
         gx=torch.zeros_like(x) if need_x else None,
         ga=x.new_zeros(samples, n) if several else None,
         g_pf=x.new_zeros(samples, n, m.n_out) if m.n_iters > 2 and variable else None,
@@ -302,19 +232,19 @@ def _backward(
     g = g_out.reshape(kept.outs[-1].shape)  # [bjh]
     if m.normalize and m.d_out > 1:
         g = norm_backward(kept.outs[-1], g)  # [bjh]
-    gA, gs = vote_backward(*kept.sums[-1], call.flat_scale, small, g, buffers.grads)
+    gA, gs = vote_backward(*kept.sums[-1], call.flat_scale, small, g, buffers.grads, call.low)
     for t in reversed(range(m.n_iters)):
         P = kept.preds[t - 1] if t > 0 and need_x else None  # [bjd]
         gP = _pass_backward(call, kept, t, gA, gs, P, buffers)
         if t > 0:
             buffers.g_use, kept.z[t] = (kept.z[t] if variable else None), None
-            g = predict_backward(m, kept.outs[t - 1], small, gP, buffers.grads)  # [bjh]
-            gA, gs = vote_backward(*kept.sums[t - 1], call.flat_scale, small, g, buffers.grads)
+            g = predict_backward(m, kept.outs[t - 1], small, gP, buffers.grads, call.low)  # [bjh]
+            gA, gs = vote_backward(*kept.sums[t - 1], call.flat_scale, small, g, buffers.grads, call.low)
     return buffers.grads, buffers.gx
 
 
 def _pass_backward(
-    call: _Call,
+    call: Call,
     kept: _Kept,
     t: int,
     gA: torch.Tensor,
@@ -326,10 +256,10 @@ def _pass_backward(
 
     Returns the gradient of `pred_x_inp` (`[b, n_out, d_inp]`; None for the first iteration).
     """
-    m, x, gx, grads = call.module, call.x, buffers.gx, buffers.grads
+    m, gx, grads = call.module, buffers.gx, buffers.grads
     gP = None if t == 0 else torch.zeros_like(gA)  # [bjd]
     for sb, si in call.chunks:
-        x_c, mask, a_c = x[sb, si], call.mask_of(sb, si), kept.a_inp[sb, si]  # [bid], [bij], [bi]
+        x_low, mask, a_c = call.x_low[sb, si], call.mask_of(sb, si), kept.a_inp[sb, si]  # [bid], [bij], [bi]
         bsum, bign = kept.betas(sb, si)  # [bij] or [ij] each
         if t == 0:
             R = uniform_routing(m.CONST_ones_over_n_out, mask)  # [j] or [bij]
@@ -342,10 +272,10 @@ def _pass_backward(
             phi = f * bsum  # [bij]: the storage of bsum holds R * bsum - beta_ign since the pass of t = 1
         else:
             phi = f * (R * bsum - bign)  # [bij]
-        gphi = torch.baddbmm(gs[sb].unsqueeze(-2), x_c, gA[sb].mT)  # [bij]
+        gphi = addmm(gs[sb].unsqueeze(-2), x_low, gA[sb].mT, call.low)  # [bij]
         ga = (gphi * phi).sum(dim=-1) * torch.sigmoid(-a_c)  # [bi]
         if gx is not None:
-            gx[sb, si].baddbmm_(phi, gA[sb])  # [bid]
+            add_matmul_(gx[sb, si], phi, gA[sb], call.low)  # [bid]
         gpf = gphi.mul_(f)  # [bij]
         g_use = gpf * R  # [bij]
         if t > 0:
@@ -354,15 +284,15 @@ def _pass_backward(
             call.add_rows(grads["W_S"], si, gu * z)
             call.add_rows(grads["B_S"], si, gu)
             gz = gu * W_S  # [bij]
-            gP[sb].baddbmm_(gz.mT, x_c)  # [bjd]
+            add_matmul_(gP[sb], gz.mT, x_low, call.low)  # [bjd]
             if gx is not None:
-                gx[sb, si].baddbmm_(gz, P[sb])  # [bid]
+                add_matmul_(gx[sb, si], gz, P[sb], call.low)  # [bid]
         _betas_and_a_backward(call, kept, t, sb, si, g_use, gpf, ga, buffers)
     return gP
 
 
 def _betas_and_a_backward(
-    call: _Call,
+    call: Call,
     kept: _Kept,
     t: int,
     sb: slice,
@@ -411,13 +341,14 @@ def _betas_and_a_backward(
         if buffers.g_use is not None:
             g_use += buffers.g_use[sb, si]  # [bij]
             gpf += kept.bign[sb, si]  # [bij]
-        x_flat, gx_flat = x_c.reshape(-1, d), None if gx is None else gx[sb, si].view(-1, d)  # [(bi)d] each
+        x_flat = call.x_low[sb, si].reshape(-1, d)  # [(bi)d]
+        gx_flat = None if gx is None else gx[sb, si].view(-1, d)  # [(bi)d]
         for which, g_beta in (("use", g_use), ("ign", g_use - gpf)):
             g_beta = g_beta.reshape(-1, j)  # [(bi)j]
-            grads[f"compute_beta_{which}.weight"].addmm_(g_beta.mT, x_flat)  # [jd]
+            add_matmul_(grads[f"compute_beta_{which}.weight"], g_beta.mT, x_flat, call.low)  # [jd]
             grads[f"compute_beta_{which}.bias"] += g_beta.sum(dim=0)  # [j]
             if gx_flat is not None:
-                gx_flat.addmm_(g_beta, call.p[f"compute_beta_{which}.weight"])  # [(bi)d]
+                add_matmul_(gx_flat, g_beta, call.p[f"compute_beta_{which}.weight"], call.low)  # [(bi)d]
     ga_scaled = ga * call.flat_scale[sb]  # [bi]
     call.add_rows(grads["B_A"].unsqueeze(-1), si, ga.unsqueeze(-1))
     if m.n_inp < 0:

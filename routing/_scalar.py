@@ -30,15 +30,13 @@ and the backward pass needs a few more at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from ._call import Call
 from ._em import activation, masked_softmax, uniform_routing
-
-if TYPE_CHECKING:
-    from ._lean import _Call
+from ._precision import add_matmul_, addmm, matmul, matmul_into
 
 _ALL = slice(None)
 
@@ -54,22 +52,22 @@ class _ScalarKept:
     outs: list[torch.Tensor]  # x_out of each iteration, [bj]
 
 
-def _votes(call: _Call) -> torch.Tensor:
+def _votes(call: Call) -> torch.Tensor:
     """V, and U and Q after several iterations, as one block `[k, b, n_inp, n_out]` (k = 3 or 1), computed as
     `EfficientVectorRouting._scalar_votes` does."""
-    p, x, j = call.p, call.x, call.module.n_out
+    p, x, j, low = call.p, call.x, call.module.n_out, call.low
     several = call.module.n_iters > 1
     VUQ = x.new_empty(3 if several else 1, *x.shape[:-1], j)  # [kbij]
-    torch.matmul(x * p["W_F2"].mT, p["W_F1"].mT, out=VUQ[0])
+    matmul_into(VUQ[0], x * p["W_F2"].mT, p["W_F1"].mT, low)
     VUQ[0].mul_(call.flat_scale.unsqueeze(-1)).add_(p["B_F2"].mT)  # V
     if several:
-        torch.matmul(x * p["W_G1"], p["W_G2"].mT, out=VUQ[1])  # U
-        torch.matmul(x, p["B_G2"].mT, out=VUQ[2])  # Q
+        matmul_into(VUQ[1], x * p["W_G1"], p["W_G2"].mT, low)  # U
+        matmul_into(VUQ[2], call.x_low, p["B_G2"].mT, low)  # Q
     return VUQ
 
 
 def _routing(
-    call: _Call, U: torch.Tensor, Q: torch.Tensor, x_prev: torch.Tensor
+    call: Call, U: torch.Tensor, Q: torch.Tensor, x_prev: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """R, and the scores z and u it came from, `[b, n_inp, n_out]` each, given the previous outputs `[b, n_out]`."""
     z = torch.addcmul(Q, U, x_prev.unsqueeze(-2))  # [bij]
@@ -77,7 +75,7 @@ def _routing(
     return masked_softmax(F.logsigmoid(u), call.mask), z, u  # [bij] each
 
 
-def scalar_route(call: _Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | None]:
+def scalar_route(call: Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | None]:
     """The forward pass, without autograd: `x_out [..., n_out, 1]`, and what the backward pass needs if `keep`."""
     m, p, x = call.module, call.p, call.x
     j = m.n_out
@@ -88,7 +86,9 @@ def scalar_route(call: _Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | N
         bsum, bign = p["beta_use"] + p["beta_ign"], p["beta_ign"]  # [ij] each
     else:
         weight, bias = call.beta_weights()  # [2j, d], [2j]
-        betas = F.linear(x, weight, bias)  # [bi(2j)]
+        betas = addmm(bias, call.x_low.flatten(0, 1), weight.mT, call.low).view(
+            *x.shape[:-1], 2 * j
+        )  # [bi(2j)]
         bsum, bign = betas[..., :j].add_(betas[..., j:]), betas[..., j:]  # [bij] each
     f_a_inp = activation(a_inp, call.mask)  # [bi1] or [bij]
     outs = []
@@ -104,7 +104,7 @@ def scalar_route(call: _Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | N
 
 
 def scalar_backward(
-    call: _Call, kept: _ScalarKept, g_out: torch.Tensor, need: set[str], need_x: bool
+    call: Call, kept: _ScalarKept, g_out: torch.Tensor, need: set[str], need_x: bool
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Gradients of the parameters in `need` (by name) and, if `need_x`, of the input (`[b, n_inp, d_inp]`)."""
     m, p, x = call.module, call.p, call.x
@@ -148,14 +148,14 @@ def scalar_backward(
     return grads, gx
 
 
-def _add_rows(call: _Call, grads: dict[str, torch.Tensor], name: str, per_input: torch.Tensor) -> None:
+def _add_rows(call: Call, grads: dict[str, torch.Tensor], name: str, per_input: torch.Tensor) -> None:
     """Add a per-input gradient `[b, n_inp, k]` to parameter `name`'s, if it needs one."""
     if name in grads:
         call.add_rows(grads[name], _ALL, per_input)
 
 
 def _inputs_backward(
-    call: _Call,
+    call: Call,
     gVUQ: torch.Tensor,
     ga: torch.Tensor,
     g_betas: torch.Tensor | None,
@@ -164,8 +164,8 @@ def _inputs_backward(
 ) -> torch.Tensor | None:
     """Pass the gradients of V, U, Q `[k, b, n_inp, n_out]`, a_inp `[b, n_inp]` and computed betas `[b, n_inp,
     2 n_out]` on to the parameters (those in `grads`) and, if `need_x`, to x_inp (returned, else None)."""
-    p, x, j = call.p, call.x, call.module.n_out
-    x_flat = x.flatten(0, 1)  # [(bi)d]
+    p, x, j, low = call.p, call.x, call.module.n_out, call.low
+    x_flat, x_low = x.flatten(0, 1), call.x_low.flatten(0, 1)  # [(bi)d] each
     gx = torch.zeros_like(x) if need_x else None  # [bid]
     gx_flat = None if gx is None else gx.view_as(x_flat)  # [(bi)d]
     gV, *gUQ = gVUQ  # [bij] each
@@ -177,18 +177,18 @@ def _inputs_backward(
     for k, (w, W) in enumerate([("W_F2", "W_F1")] + ([("W_G1", "W_G2")] if gUQ else [])):
         row = p[w].view(1, -1)  # [1d]
         if W in grads:
-            grads[W].addmm_(gVUQ[k].flatten(0, 1).mT, x_flat * row)  # [jd]
+            add_matmul_(grads[W], gVUQ[k].flatten(0, 1).mT, x_flat * row, low)  # [jd]
         if w in grads or gx is not None:
-            g_scaled_x = gVUQ[k] @ p[W]  # [bid]
+            g_scaled_x = matmul(gVUQ[k], p[W], low)  # [bid]
             if w in grads:
                 grads[w] += (g_scaled_x * x).sum(dim=(0, 1)).view_as(p[w])  # [d1] or [1d]
             if gx is not None:
                 gx.addcmul_(g_scaled_x, row)
     if gUQ:
         if "B_G2" in grads:
-            grads["B_G2"].addmm_(gUQ[1].flatten(0, 1).mT, x_flat)  # [jd]
+            add_matmul_(grads["B_G2"], gUQ[1].flatten(0, 1).mT, x_low, low)  # [jd]
         if gx_flat is not None:
-            gx_flat.addmm_(gUQ[1].flatten(0, 1), p["B_G2"])  # [(bi)d]
+            add_matmul_(gx_flat, gUQ[1].flatten(0, 1), p["B_G2"], low)  # [(bi)d]
     ga_scaled = ga * call.flat_scale  # [bi]
     if "B_A" in grads:
         call.add_rows(grads["B_A"].unsqueeze(-1), _ALL, ga.unsqueeze(-1))
@@ -199,9 +199,11 @@ def _inputs_backward(
         for which, g_beta in (("use", g_betas[..., :j]), ("ign", g_betas[..., j:])):
             weight = p[f"compute_beta_{which}.weight"]  # [jd]
             if f"compute_beta_{which}.weight" in grads:
-                grads[f"compute_beta_{which}.weight"].addmm_(g_beta.flatten(0, 1).mT, x_flat)  # [jd]
+                add_matmul_(
+                    grads[f"compute_beta_{which}.weight"], g_beta.flatten(0, 1).mT, x_low, low
+                )  # [jd]
             if f"compute_beta_{which}.bias" in grads:
                 grads[f"compute_beta_{which}.bias"] += g_beta.sum(dim=(0, 1))  # [j]
             if gx_flat is not None:
-                gx_flat.addmm_(g_beta.flatten(0, 1), weight)  # [(bi)d]
+                add_matmul_(gx_flat, g_beta.flatten(0, 1), weight, low)  # [(bi)d]
     return gx

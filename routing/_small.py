@@ -15,7 +15,8 @@ Given the gradient g of x_out, and gp of pred_x_inp:
     gW_G1 = N(x_out)^T gM         g x_out = N's backward of gM W_G1^T
 
 `A * c * W_F1`, N(x_out) and M are recomputed here rather than kept: the first two are elementwise, M is one
-matrix product of the small `[b * n_out, d_out] x [d_out, d_inp]` size.
+matrix product of the small `[b * n_out, d_out] x [d_out, d_inp]` size. Matrix products run in `low` precision
+when given (see `_precision.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from types import SimpleNamespace
 
 import torch
 from torch import nn
+
+from ._precision import add_matmul_, matmul
 
 # F.layer_norm's default, which EfficientVectorRouting._norm uses.
 _LAYER_NORM_EPS = 1e-5
@@ -36,6 +39,7 @@ def vote_backward(
     small: SimpleNamespace,
     g: torch.Tensor,
     grads: dict[str, torch.Tensor],
+    low: torch.dtype | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """gA `[b, n_out, d_inp]` and gs `[b, n_out]` of `x_out = module._vote(A, s, scale, small)`.
 
@@ -45,12 +49,13 @@ def vote_backward(
         small: W_F1, W_F2, B_F2 (and G's parameters) as attributes.
         g: the gradient of x_out, `[b, n_out, d_out]`.
         grads: gradients by name; those of W_F1, W_F2 and B_F2 are added to theirs if it has them.
+        low: the precision of matrix products, or None for the tensors' own.
     """
     c = scale.unsqueeze(-1)  # [b11]
-    gT = g @ small.W_F2.mT  # [bjd]
+    gT = matmul(g, small.W_F2.mT, low)  # [bjd]
     if "W_F2" in grads:
         T = (A * c) * small.W_F1  # [bjd], as _vote computes it
-        grads["W_F2"].addmm_(T.flatten(0, 1).mT, g.flatten(0, 1))  # [dh]
+        add_matmul_(grads["W_F2"], T.flatten(0, 1).mT, g.flatten(0, 1), low)  # [dh]
     if "W_F1" in grads:
         grads["W_F1"] += (gT * A * c).sum(dim=0)  # [jd]
     if "B_F2" in grads:
@@ -64,20 +69,22 @@ def predict_backward(
     small: SimpleNamespace,
     gp: torch.Tensor,
     grads: dict[str, torch.Tensor],
+    low: torch.dtype | None,
 ) -> torch.Tensor:
     """The gradient `[b, n_out, d_out]` of x_out, given gp `[b, n_out, d_inp]` of `module._predict(x_out)`.
 
-    Gradients of W_G1, W_G2 and B_G2 are added to theirs in `grads` (by name) if it has them.
+    Gradients of W_G1, W_G2 and B_G2 are added to theirs in `grads` (by name) if it has them; matrix products
+    run in `low` precision if given.
     """
     normed = module._norm(x_out)  # [bjh]
     gM = gp * small.W_G2  # [bjd]
     if "W_G2" in grads:
-        grads["W_G2"] += (gp * (normed @ small.W_G1)).sum(dim=0)  # [jd]
+        grads["W_G2"] += (gp * matmul(normed, small.W_G1, low)).sum(dim=0)  # [jd]
     if "B_G2" in grads:
         grads["B_G2"] += gp.sum(dim=0)  # [jd]
     if "W_G1" in grads:
-        grads["W_G1"].addmm_(normed.flatten(0, 1).mT, gM.flatten(0, 1))  # [hd]
-    g_normed = gM @ small.W_G1.mT  # [bjh]
+        add_matmul_(grads["W_G1"], normed.flatten(0, 1).mT, gM.flatten(0, 1), low)  # [hd]
+    g_normed = matmul(gM, small.W_G1.mT, low)  # [bjh]
     return norm_backward(x_out, g_normed) if module.d_out > 1 else g_normed
 
 

@@ -29,6 +29,7 @@ from ._em import (
     uniform_routing,
 )
 from ._lean import lean_forward
+from ._precision import autocast_off
 from .output import VectorRoutingOutput
 from .trace import announce, is_observed
 
@@ -189,7 +190,8 @@ class EfficientVectorRouting(nn.Module):
                 return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
             if scalar:
                 return ((phi * V_1).sum(dim=-2).unsqueeze(-1),)  # [...j1]
-            return phi.transpose(-2, -1) @ x_rows[k], phi.sum(dim=-2)  # [...jd], [...j]
+            # Under autocast the product comes in its lower precision; the sum over chunks is phi's.
+            return (phi.transpose(-2, -1) @ x_rows[k]).to(phi.dtype), phi.sum(dim=-2)  # [...jd], [...j]
 
         def finish_vote(sums: tuple[torch.Tensor, ...]) -> torch.Tensor:
             return sums[0] if len(sums) == 1 else self._vote(*sums, scale)  # [...jh]
@@ -223,10 +225,16 @@ class EfficientVectorRouting(nn.Module):
     def _a_inp(
         self, x: torch.Tensor, scale: torch.Tensor, W_A: torch.Tensor, B_A: torch.Tensor
     ) -> torch.Tensor:
-        """Activation scores `[..., i]` of inputs `x [..., i, d_inp]` (W_A, B_A: rows of those inputs)."""
-        if self.n_inp > 0:
-            return torch.linalg.vecdot(x, W_A) * scale + B_A  # [...i]
-        return (x @ W_A[0]) * scale + B_A  # [...i]
+        """Activation scores `[..., i]` of inputs `x [..., i, d_inp]` (W_A, B_A: rows of those inputs).
+
+        Computed in x's precision even under autocast: a matrix-vector product gains nothing from a lower one,
+        and f(a) scales every credit of its input.
+        """
+        with autocast_off(x.device):
+            W_A = W_A.to(x.dtype)
+            if self.n_inp > 0:
+                return torch.linalg.vecdot(x, W_A) * scale + B_A  # [...i]
+            return (x @ W_A[0]) * scale + B_A  # [...i]
 
     def _vote(self, A: torch.Tensor, s: torch.Tensor, scale: torch.Tensor, p: Any = None) -> torch.Tensor:
         """The M-step's outputs `[..., n_out, d_out]` from `A = phi^T x_inp [..., n_out, d_inp]` and

@@ -1,0 +1,114 @@
+"""One plain call of `EfficientVectorRouting` (Heinsen 2022, Algorithm 1 with the efficient A, F, G, S of
+Section 3) as the hand-written forward and backward passes of `_lean.py` and `_scalar.py` take it: the input
+with its batch dimensions flattened to one, the parameters by name, the masks, the chunks of inputs, and the
+precision of matrix products (see `_precision.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from ._em import chunk_rows
+from ._precision import low_precision, to_low
+
+# Parameters after the M-step's sums, whose gradients `_small.py` gives.
+SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
+
+
+def make_call(
+    module: nn.Module, x_inp: torch.Tensor, pair_mask: torch.Tensor | None, scale: torch.Tensor
+) -> Call:
+    """The call of `module` on `x_inp [..., n_inp, d_inp]`.
+
+    Args:
+        module: the `EfficientVectorRouting` layer (its configuration and parameters).
+        x_inp: input vectors `[..., n_inp, d_inp]`.
+        pair_mask: bool `[..., n_inp, n_out]` (broadcastable), True = pair ignored; or None.
+        scale: the length scaling `n ** -0.5` per sample, `[..., 1]` (or `[1]`).
+    """
+    batch, (n, d), n_out = tuple(x_inp.shape[:-2]), x_inp.shape[-2:], module.n_out
+    samples = x_inp[..., 0, 0].numel()
+    if pair_mask is not None and pair_mask[..., 0, 0].numel() > 1:
+        pair_mask = pair_mask.expand(*batch, n, n_out)  # [...ij]
+    names = _param_names(module)
+    params = [attrgetter(name)(module) for name in names]  # as used, so parametrized weights work too
+    x, low = x_inp.reshape(samples, n, d).contiguous(), low_precision(x_inp)
+    return Call(
+        module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=to_low(x, low), low=low,
+        mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
+        flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
+        scalar=module._votes_are_smaller(x_inp),
+    )  # fmt: skip
+
+
+def _param_names(m: nn.Module) -> tuple[str, ...]:
+    if m.n_inp > 0:
+        betas = ("beta_use", "beta_ign")
+    else:
+        betas = tuple(f"compute_beta_{k}.{w}" for k in ("use", "ign") for w in ("weight", "bias"))
+    return ("W_A", "B_A", "W_S", "B_S", *SMALL, *betas)
+
+
+def _chunks(samples: int, n: int, n_out: int) -> list[tuple[slice, slice]]:
+    """(samples, inputs) of chunks of at most `chunk_rows` inputs: runs of whole samples, or parts of one.
+
+    Either way a chunk of the contiguous `[b, i, d]` input is itself contiguous, so it flattens to a matrix.
+    Chunks are made as even as they can be, so that their temporaries are of one size and the allocator
+    reuses the same blocks for every chunk.
+    """
+    rows = chunk_rows(1, n_out)
+    if rows < n:
+        step = -(-n // -(-n // rows))  # n split into ceil(n / rows) even parts
+        return [
+            (slice(b, b + 1), slice(i, min(i + step, n))) for b in range(samples) for i in range(0, n, step)
+        ]
+    per_chunk = -(-samples // -(-samples // (rows // n)))
+    return [(slice(b, min(b + per_chunk, samples)), slice(0, n)) for b in range(0, samples, per_chunk)]
+
+
+@dataclass
+class Call:
+    """One call's inputs and parameters, with the batch dimensions flattened to one (b)."""
+
+    module: nn.Module
+    p: dict[str, torch.Tensor]  # the parameters by name, as passed to `LeanRouting`
+    batch: tuple[int, ...]
+    x: torch.Tensor  # [bid]
+    # [bid]: x in the precision of matrix products, converted once per call (x itself in full precision)
+    x_low: torch.Tensor
+    low: torch.dtype | None  # autocast's lower precision for matrix products, or None
+    mask: torch.Tensor | None  # [bij], b either 1 or all samples
+    flat_scale: torch.Tensor  # [b1]
+    chunks: list[tuple[slice, slice]]
+    scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
+
+    def rows(self, name: str, inputs: slice) -> torch.Tensor:
+        """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""
+        return self.p[name] if self.module.n_inp < 0 else self.p[name][inputs]
+
+    def mask_of(self, samples: slice, inputs: slice) -> torch.Tensor | None:
+        if self.mask is None:
+            return None
+        return self.mask[:, inputs] if self.mask.shape[0] == 1 else self.mask[samples, inputs]  # [bij]
+
+    def small(self) -> SimpleNamespace:
+        """The parameters of `SMALL` as attributes, as `_vote` and `_predict` take them."""
+        return SimpleNamespace(**{k: self.p[k] for k in SMALL})
+
+    def beta_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight `[2 n_out, d_inp]` and bias `[2 n_out]` computing beta_use and beta_ign in one product."""
+        p = self.p
+        weight = torch.cat([p["compute_beta_use.weight"], p["compute_beta_ign.weight"]])  # [2j, d]
+        return weight, torch.cat([p["compute_beta_use.bias"], p["compute_beta_ign.bias"]])  # [2j]
+
+    def add_rows(self, grad: torch.Tensor, inputs: slice, per_input: torch.Tensor) -> None:
+        """Add a per-input gradient `[b, i, k]` to a parameter's `[n_inp, k]` (`[1, k]` with `n_inp=-1`)."""
+        if self.module.n_inp < 0:
+            grad += per_input.sum(dim=(0, 1))  # [1k]
+        else:
+            grad[inputs] += per_input[0] if per_input.shape[0] == 1 else per_input.sum(dim=0)  # [ik]
