@@ -1,15 +1,27 @@
 """creditlens routing versus the reference implementation, measured side by side in one run.
 
 The reference is the public repository glassroom/heinsen_routing, given by path (its code is imported from
-there at run time and never enters this project). For every configuration the script builds both
-implementations with the same parameters and inputs, checks that they agree (float32, relative 1e-5), times
-the forward pass (no gradients) and forward+backward (gradients for the parameters), alternating between the
-two implementations, and measures peak resident memory of forward+backward in a fresh subprocess per
-configuration and implementation. It prints medians and creditlens/reference ratios.
+there at run time and never enters this project). Three modes:
+
+- default: for every configuration, build both implementations with the same parameters and inputs, check that
+  they agree (float32), time the forward pass (no gradients) and forward+backward (gradients for the
+  parameters), alternating between the two implementations, and measure peak resident memory of
+  forward+backward in fresh subprocesses (the median of `--memory-repeats` per configuration and
+  implementation). Prints medians and creditlens/reference ratios.
+- `--bf16`: creditlens on one configuration (default `head`, the paper's head) in float32 and in bfloat16
+  autocast (`torch.autocast("cpu", dtype=torch.bfloat16)`, opt-in): forward, forward+backward and credit
+  (`route()` of every layer, then `creditlens.attribution.recipes.sequential`) times and speedups, and the
+  Spearman rank correlation between bfloat16's and float32's end-to-end credit of each sample and class.
+- `--scaling`: how forward+backward time and peak memory grow with n_inp, n_out and d around a base single
+  routing (`--scaling-base batch,n_inp,n_out,d`, `n_inp=-1` layer, d_inp = d_out = d), scaled by each of
+  `--scaling-factors` one parameter at a time, both implementations; a Markdown table.
 
 Usage:
     python benchmarks/bench_routing.py --reference PATH/TO/heinsen_routing [--configs head,long,toy]
-        [--repeats 5] [--threads 2] [--json out.json]
+        [--repeats 5] [--memory-repeats 3] [--threads 2] [--json out.json]
+    python benchmarks/bench_routing.py --reference PATH --bf16 [--configs head]
+    python benchmarks/bench_routing.py --reference PATH --scaling [--scaling-base 8,4925,64,1024]
+        [--scaling-factors 0.5,2]
 """
 
 from __future__ import annotations
@@ -21,11 +33,12 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from creditlens.attribution.recipes import sequential
 from creditlens.routing import EfficientVectorRouting
 
 
@@ -38,6 +51,15 @@ class Config:
     n: int
     layers: tuple[tuple[int, int, int, int], ...]  # (n_inp, n_out, d_inp, d_out) of each routing
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @staticmethod
+    def from_json(text: str) -> Config:
+        fields = json.loads(text)
+        layers = tuple(tuple(layer) for layer in fields["layers"])
+        return Config(fields["description"], tuple(fields["batch"]), fields["n"], layers)
+
 
 CONFIGS = {
     "head": Config(
@@ -47,21 +69,26 @@ CONFIGS = {
     "long": Config("long sequence: 250,000 x 1024 -> 100 x 1024 (n_inp=-1)", (), 250_000, ((-1, 100, 1024, 1024),)),
     "toy": Config("README toy layer: 10,000 x 1024 -> 1,000 x 2,048", (), 10_000, ((10_000, 1000, 1024, 2048),)),
     "million": Config("1,000,000 x 1024 -> 100 x 1024 (n_inp=-1)", (), 1_000_000, ((-1, 100, 1024, 1024),)),
+    "tiny": Config("smoke test: batch 2 x 50 x 32 -> 8 x 32 -> 8 x 32 -> 10 x 1", (2,), 50,
+                   ((-1, 8, 32, 32), (8, 8, 32, 32), (8, 10, 32, 1))),
 }  # fmt: skip
+
+BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 
 
 def build(impl: str, config: Config, reference: str) -> nn.Sequential:
-    """The routing stack of one implementation, with parameters shared through a fixed seed and state dict."""
-    sys.path.insert(0, reference)
-    from heinsen_routing import EfficientVectorRouting as ReferenceRouting
+    """The routing stack of one implementation, its parameters drawn from a fixed seed.
 
-    torch.manual_seed(0)
-    ref = nn.Sequential(*[ReferenceRouting(*layer) for layer in config.layers])
+    Both implementations draw their parameters in the same order, so the seed alone makes them equal
+    (`compare` checks this). A memory measurement builds only the implementation it measures.
+    """
     if impl == "reference":
-        return ref
-    ours = nn.Sequential(*[EfficientVectorRouting(*layer) for layer in config.layers])
-    ours.load_state_dict(ref.state_dict(), strict=True)
-    return ours
+        sys.path.insert(0, reference)
+        from heinsen_routing import EfficientVectorRouting as routing_class
+    else:
+        routing_class = EfficientVectorRouting
+    torch.manual_seed(0)
+    return nn.Sequential(*[routing_class(*layer) for layer in config.layers])
 
 
 def inputs(config: Config) -> torch.Tensor:
@@ -74,18 +101,22 @@ def forward_backward(model: nn.Module, x_inp: torch.Tensor) -> None:
     model.zero_grad(set_to_none=True)
 
 
-def measure_peak_memory(impl: str, name: str, reference: str) -> float:
+def measure_peak_memory(impl: str, config: Config, reference: str) -> float:
     """Peak resident memory (GiB) of one forward+backward, in this (fresh) process."""
-    config = CONFIGS[name]
     model, x_inp = build(impl, config, reference), inputs(config)
     forward_backward(model, x_inp)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def peak_memory_in_subprocess(impl: str, name: str, args: argparse.Namespace) -> float:
+def peak_memory_in_subprocess(impl: str, config: Config, args: argparse.Namespace) -> float:
+    """Median over `--memory-repeats` fresh processes: the heap's layout, and with it the peak, varies from run
+    to run by a few per cent."""
     cmd = [sys.executable, __file__, "--reference", args.reference, "--threads", str(args.threads),
-           "--measure-memory", impl, name]  # fmt: skip
-    return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
+           "--measure-memory", impl, config.to_json()]  # fmt: skip
+    runs = [
+        subprocess.run(cmd, check=True, capture_output=True, text=True) for _ in range(args.memory_repeats)
+    ]
+    return statistics.median(float(run.stdout.strip()) for run in runs)
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -97,10 +128,19 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def check_same_parameters(models: dict[str, nn.Module]) -> None:
+    states = [m.state_dict() for m in models.values()]
+    if states[0].keys() != states[1].keys() or not all(
+        torch.equal(states[0][k], states[1][k]) for k in states[0]
+    ):
+        raise RuntimeError("the two implementations did not draw the same parameters from the seed")
+
+
 def compare(name: str, args: argparse.Namespace) -> dict:
     """Agreement, times and peak memory of both implementations on one configuration."""
     config = CONFIGS[name]
     models = {impl: build(impl, config, args.reference) for impl in ("creditlens", "reference")}
+    check_same_parameters(models)
     x_inp = inputs(config)
     with torch.no_grad():
         out = {impl: m(x_inp) for impl, m in models.items()}
@@ -120,7 +160,7 @@ def compare(name: str, args: argparse.Namespace) -> dict:
             result[f"{impl}_{kind}_s"] = statistics.median(values)
     del models
     for impl in ("creditlens", "reference"):
-        result[f"{impl}_peak_gib"] = peak_memory_in_subprocess(impl, name, args)
+        result[f"{impl}_peak_gib"] = peak_memory_in_subprocess(impl, config, args)
     for kind in ("forward_s", "forward_backward_s", "peak_gib"):
         result[f"ratio_{kind}"] = result[f"creditlens_{kind}"] / result[f"reference_{kind}"]
     return result
@@ -139,26 +179,175 @@ def print_table(results: list[dict]) -> None:
         print(f"| {r['description']} | " + " | ".join(cells) + f" | {r['max_rel_err']:.1e} |")
 
 
+def end_to_end_credit(model: nn.Sequential, x_inp: torch.Tensor) -> torch.Tensor:
+    """Credit of every input for every output of the stack, `[*batch, n, n_out]` (the recipe `sequential`)."""
+    phis, x = [], x_inp
+    with torch.no_grad():
+        for routing in model:
+            out = routing.route(x)
+            phis.append(out.phi.float())
+            x = out.x_out
+        return sequential(phis)
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spearman rank correlation of a and b `[*batch, n, k]` along n, `[*batch, k]` (ties ranked in order)."""
+    rho = []
+    for a_i, b_i in zip(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])):  # one sample at a time
+        ranks = [x.argsort(dim=0).argsort(dim=0).to(torch.float64) for x in (a_i, b_i)]  # [nk] each
+        ranks = [r - r.mean(dim=0) for r in ranks]
+        rho.append((ranks[0] * ranks[1]).sum(dim=0) / (ranks[0].norm(dim=0) * ranks[1].norm(dim=0)))  # [k]
+    return torch.stack(rho).view(*a.shape[:-2], a.shape[-1])
+
+
+def bf16_report(name: str, args: argparse.Namespace) -> dict:
+    """float32 versus bfloat16 autocast for creditlens on one configuration: times, speedups, credit ranks."""
+    config = CONFIGS[name]
+    model, x_inp = build("creditlens", config, args.reference), inputs(config)
+    credit = {}
+    for precision in ("float32", "bfloat16"):
+        with torch.autocast(**BF16, enabled=precision == "bfloat16"):
+            credit[precision] = end_to_end_credit(model, x_inp)
+    rho = spearman(credit["bfloat16"], credit["float32"]).flatten()  # per sample and output
+    del credit
+    result = {"config": name, "description": config.description,
+              "spearman_min": float(rho.min()), "spearman_median": float(rho.median())}  # fmt: skip
+    kinds = {
+        "forward": lambda: model(x_inp),
+        "forward_backward": lambda: forward_backward(model, x_inp),
+        "credit": lambda: end_to_end_credit(model, x_inp),
+    }
+    timings = {(p, kind): [] for p in ("float32", "bfloat16") for kind in kinds}
+    for _ in range(args.repeats):  # alternate so both see the same machine state
+        for precision in ("float32", "bfloat16"):
+            for kind, fn in kinds.items():
+                with torch.set_grad_enabled(kind == "forward_backward"):
+                    with torch.autocast(**BF16, enabled=precision == "bfloat16"):
+                        timings[precision, kind].append(median_seconds(fn, 1))
+    for kind in kinds:
+        for precision in ("float32", "bfloat16"):
+            result[f"{precision}_{kind}_s"] = statistics.median(timings[precision, kind])
+        result[f"speedup_{kind}"] = result[f"float32_{kind}_s"] / result[f"bfloat16_{kind}_s"]
+    return result
+
+
+def print_bf16_report(r: dict) -> None:
+    print()
+    print(f"creditlens, {r['description']}: float32 versus bfloat16 autocast (opt-in)")
+    print()
+    print("| | float32 | bfloat16 | speedup |")
+    print("|---|---|---|---|")
+    for kind, label in (
+        ("forward", "forward"),
+        ("forward_backward", "fwd+bwd"),
+        ("credit", "credit (route + chain)"),
+    ):
+        print(f"| {label} | {r[f'float32_{kind}_s']:.3g}s | {r[f'bfloat16_{kind}_s']:.3g}s "
+              f"| **{r[f'speedup_{kind}']:.2f}x** |")  # fmt: skip
+    print()
+    print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
+          f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip
+
+
+def scaling_configs(base: list[int], factors: list[float]) -> list[tuple[str, Config]]:
+    """(varied parameter, configuration) of the base single routing and of each parameter scaled by each factor."""
+    batch, n, n_out, d = base
+
+    def config(n: int, n_out: int, d: int) -> Config:
+        description = f"batch {batch} x {n:,} x {d:,} -> {n_out:,} x {d:,} (n_inp=-1)"
+        return Config(description, (batch,), n, ((-1, n_out, d, d),))
+
+    rows = [("base", config(n, n_out, d))]
+    for factor in factors:
+        rows.append(("n_inp", config(max(1, round(n * factor)), n_out, d)))
+        rows.append(("n_out", config(n, max(2, round(n_out * factor)), d)))
+        rows.append(("d", config(n, n_out, max(1, round(d * factor)))))
+    return sorted(rows, key=lambda row: ("base", "n_inp", "n_out", "d").index(row[0]))
+
+
+def scaling(args: argparse.Namespace) -> list[dict]:
+    """Forward+backward time and peak memory of both implementations for each of `scaling_configs`."""
+    base = [int(v) for v in args.scaling_base.split(",")]
+    factors = [float(v) for v in args.scaling_factors.split(",")]
+    results = []
+    for varied, config in scaling_configs(base, factors):
+        print(f"running {config.description}", file=sys.stderr, flush=True)
+        models = {impl: build(impl, config, args.reference) for impl in ("creditlens", "reference")}
+        check_same_parameters(models)
+        x_inp = inputs(config)
+        times = {impl: [] for impl in models}
+        for _ in range(args.repeats):  # alternate so both see the same machine state
+            for impl, model in models.items():
+                times[impl].append(median_seconds(lambda m=model, x=x_inp: forward_backward(m, x), 1))
+        del models, x_inp
+        row = {"varied": varied, "description": config.description, "n_inp": config.n,
+               "n_out": config.layers[0][1], "d": config.layers[0][2]}  # fmt: skip
+        for impl in ("creditlens", "reference"):
+            row[f"{impl}_forward_backward_s"] = statistics.median(times[impl])
+            row[f"{impl}_peak_gib"] = peak_memory_in_subprocess(impl, config, args)
+        results.append(row)
+    return results
+
+
+def print_scaling(results: list[dict]) -> None:
+    base = results[0]
+    print()
+    print("| varied | n_inp | n_out | d | fwd+bwd creditlens (x base) | fwd+bwd reference (x base) | ratio "
+          "| peak GiB creditlens (x base) | peak GiB reference (x base) | ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        cells = [r["varied"], f"{r['n_inp']:,}", f"{r['n_out']:,}", f"{r['d']:,}"]
+        for kind, unit in (("forward_backward_s", "s"), ("peak_gib", "")):
+            for impl in ("creditlens", "reference"):
+                value = r[f"{impl}_{kind}"]
+                cells.append(f"{value:.3g}{unit} ({value / base[f'{impl}_{kind}']:.2f}x)")
+            cells.append(f"**{r[f'creditlens_{kind}'] / r[f'reference_{kind}']:.2f}x**")
+        print("| " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", required=True, help="path to a checkout of glassroom/heinsen_routing")
-    parser.add_argument("--configs", default="head,long,toy", help=f"comma-separated, from {list(CONFIGS)}")
+    parser.add_argument("--configs", help=f"comma-separated, from {list(CONFIGS)} (default: head,long,toy; "
+                        "head with --bf16)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--memory-repeats", type=int, default=3, help="fresh processes per peak memory figure"
+    )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="float32 versus bfloat16 autocast (creditlens)")
+    parser.add_argument("--scaling", action="store_true", help="growth with n_inp, n_out and d; both")
+    parser.add_argument("--scaling-base", default="8,4925,64,1024", help="batch,n_inp,n_out,d of the base")
+    parser.add_argument(
+        "--scaling-factors", default="0.5,2", help="comma-separated factors for each parameter"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--measure-memory", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.measure_memory:
-        print(measure_peak_memory(*args.measure_memory, args.reference))
+        impl, config = args.measure_memory
+        print(measure_peak_memory(impl, CONFIGS.get(config) or Config.from_json(config), args.reference))
         return
-    results = []
-    for name in args.configs.split(","):
+    names = (args.configs or ("head" if args.bf16 else "head,long,toy")).split(",")
+    for name in names:
         if name not in CONFIGS:
             parser.error(f"unknown configuration {name!r}; choose from {list(CONFIGS)}")
-        print(f"running {name}: {CONFIGS[name].description}", file=sys.stderr, flush=True)
-        results.append(compare(name, args))
-    print_table(results)
+    if args.scaling:
+        results = scaling(args)
+        print_scaling(results)
+    elif args.bf16:
+        results = []
+        for name in names:
+            print(f"running {name} in float32 and bfloat16", file=sys.stderr, flush=True)
+            results.append(bf16_report(name, args))
+            print_bf16_report(results[-1])
+    else:
+        results = []
+        for name in names:
+            print(f"running {name}: {CONFIGS[name].description}", file=sys.stderr, flush=True)
+            results.append(compare(name, args))
+        print_table(results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
