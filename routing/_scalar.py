@@ -122,27 +122,30 @@ def scalar_backward(
             R = uniform_routing(m.CONST_ones_over_n_out, call.mask)  # [j] or [bij]
         else:
             R, z, u = _routing(call, *UQ, kept.outs[t - 1])  # [bij] each
-        phi = f * (R * kept.bsum - kept.bign)  # [bij]
+        # In place wherever a tensor is used for the last time: the pass allocates a few [b, n_inp, n_out]
+        # tensors per iteration, not a dozen.
+        phi = f * (R * kept.bsum).sub_(kept.bign)  # [bij]
         gV.addcmul_(g.unsqueeze(-2), phi)
         gphi = g.unsqueeze(-2) * V  # [bij]
-        ga += (gphi * phi).sum(dim=-1)  # [bi]
+        ga += torch.linalg.vecdot(gphi, phi)  # [bi]
         gpf = gphi.mul_(f)  # [bij]
         g_use = gpf * R  # [bij]
         if variable:
             g_betas[..., :j] += g_use
-            g_betas[..., j:] += g_use - gpf
+            g_betas[..., j:] += g_use.sub_(gpf)
         else:
             _add_rows(call, grads, "beta_use", g_use)
-            _add_rows(call, grads, "beta_ign", g_use - gpf)
+            _add_rows(call, grads, "beta_ign", g_use.sub_(gpf))
+        del g_use
         if t > 0:
             gR = gpf.mul_(kept.bsum)  # [bij]
-            gu = R * (gR - (gR * R).sum(dim=-1, keepdim=True)) * torch.sigmoid(-u)  # [bij]
-            _add_rows(call, grads, "W_S", gu * z)
+            gu = gR.sub_(torch.linalg.vecdot(gR, R).unsqueeze(-1)).mul_(R).mul_(u.neg_().sigmoid_())  # [bij]
             _add_rows(call, grads, "B_S", gu)
+            _add_rows(call, grads, "W_S", z.mul_(gu))
             gz = gu.mul_(call.rows("W_S", _ALL))  # [bij]
             gUQ[0].addcmul_(gz, kept.outs[t - 1].unsqueeze(-2))
             gUQ[1] += gz
-            g = (gz * UQ[0]).sum(dim=-2)  # [bj]
+            g = torch.linalg.vecdot(gz.mT, UQ[0].mT)  # [bj]
     ga *= torch.sigmoid(-kept.a_inp)
     gx = _inputs_backward(call, gVUQ, ga, g_betas, grads, need_x)
     return grads, gx

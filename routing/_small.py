@@ -53,11 +53,12 @@ def vote_backward(
     """
     c = scale.unsqueeze(-1)  # [b11]
     gT = matmul(g, small.W_F2.mT, low)  # [bjd]
-    if "W_F2" in grads:
-        T = (A * c) * small.W_F1  # [bjd], as _vote computes it
-        add_matmul_(grads["W_F2"], T.flatten(0, 1).mT, g.flatten(0, 1), low)  # [dh]
+    Ac = A * c  # [bjd]
     if "W_F1" in grads:
-        grads["W_F1"] += (gT * A * c).sum(dim=0)  # [jd]
+        grads["W_F1"] += (gT * Ac).sum(dim=0)  # [jd]
+    if "W_F2" in grads:
+        Ac.mul_(small.W_F1)  # [bjd]: the product _vote multiplies by W_F2
+        add_matmul_(grads["W_F2"], Ac.flatten(0, 1).mT, g.flatten(0, 1), low)  # [dh]
     if "B_F2" in grads:
         grads["B_F2"] += (g * s.unsqueeze(-1)).sum(dim=0)  # [jh]
     return gT.mul_(small.W_F1).mul_(c), (g * small.B_F2).sum(dim=-1)  # [bjd], [bj]
@@ -77,9 +78,9 @@ def predict_backward(
     run in `low` precision if given.
     """
     normed = module._norm(x_out)  # [bjh]
-    gM = gp * small.W_G2  # [bjd]
     if "W_G2" in grads:
-        grads["W_G2"] += (gp * matmul(normed, small.W_G1, low)).sum(dim=0)  # [jd]
+        grads["W_G2"] += matmul(normed, small.W_G1, low).mul_(gp).sum(dim=0)  # [jd]
+    gM = gp * small.W_G2  # [bjd]
     if "B_G2" in grads:
         grads["B_G2"] += gp.sum(dim=0)  # [jd]
     if "W_G1" in grads:
