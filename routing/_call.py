@@ -37,9 +37,14 @@ def make_call(
         pair_mask = pair_mask.expand(*batch, n, n_out)  # [...ij]
     names = _param_names(module)
     params = [attrgetter(name)(module) for name in names]  # as used, so parametrized weights work too
-    x, low = x_inp.reshape(samples, n, d).contiguous(), low_precision(x_inp)
+    # The routing computes in its parameters' precision: an input in another (say, bfloat16 from a layer run
+    # under autocast) is converted, once; one already in the precision of matrix products serves for those.
+    x_given = x_inp.reshape(samples, n, d)  # [bid]
+    low = low_precision(x_inp.device, params[0].dtype)
+    x = x_given.to(params[0].dtype).contiguous()  # [bid]
+    x_low = x_given.contiguous() if x_given.dtype == low else to_low(x, low)  # [bid]
     return Call(
-        module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=to_low(x, low), low=low,
+        module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=x_low, x_dtype=x_inp.dtype, low=low,
         mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
         flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
         scalar=module._votes_are_smaller(x_inp),
@@ -78,9 +83,10 @@ class Call:
     module: nn.Module
     p: dict[str, torch.Tensor]  # the parameters by name, as passed to `LeanRouting`
     batch: tuple[int, ...]
-    x: torch.Tensor  # [bid]
+    x: torch.Tensor  # [bid], in the parameters' precision
     # [bid]: x in the precision of matrix products, converted once per call (x itself in full precision)
     x_low: torch.Tensor
+    x_dtype: torch.dtype  # the given input's precision, which its gradient takes
     low: torch.dtype | None  # autocast's lower precision for matrix products, or None
     mask: torch.Tensor | None  # [bij], b either 1 or all samples
     flat_scale: torch.Tensor  # [b1]

@@ -180,7 +180,8 @@ class LeanRouting(torch.autograd.Function):
         param_grads = [
             grads.get(k) if need and k not in unused else None for k, need in zip(call.p, need_params)
         ]
-        return None, None if gx is None else gx.view(g_out.shape[:-2] + gx.shape[-2:]), *param_grads
+        gx = None if gx is None else gx.view(g_out.shape[:-2] + gx.shape[-2:]).to(call.x_dtype)
+        return None, gx, *param_grads
 
 
 def _keeps_graph() -> bool:

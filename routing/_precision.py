@@ -17,13 +17,13 @@ from contextlib import AbstractContextManager
 import torch
 
 
-def low_precision(x: torch.Tensor) -> torch.dtype | None:
-    """autocast's lower precision for matrix products on x's device, or None (autocast off, or not lower)."""
-    device = x.device.type
-    if not torch.is_autocast_enabled(device):
+def low_precision(device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
+    """autocast's lower precision for the matrix products of float32 tensors on `device`, or None: autocast is
+    off, or `dtype` (the parameters') is not one autocast lowers.
+    """
+    if dtype != torch.float32 or not torch.is_autocast_enabled(device.type):
         return None
-    low = torch.get_autocast_dtype(device)
-    return low if torch.finfo(low).bits < torch.finfo(x.dtype).bits else None
+    return torch.get_autocast_dtype(device.type)
 
 
 def autocast_off(device: torch.device) -> AbstractContextManager:

@@ -93,3 +93,16 @@ def test_bf16_credit_ranks_like_float32() -> None:
         credit.append(sequential(out.phis))  # [b, n_pos * d_depth, n_classes]
     rho = _spearman(*credit)  # [b, n_classes]
     assert rho.min() >= 0.99, rho
+
+
+@pytest.mark.parametrize(("n_inp", "n_out", "d_inp", "d_out", "inputs"), LAYERS[::2])
+def test_bf16_input_under_autocast(n_inp, n_out, d_inp, d_out, inputs) -> None:
+    """An input already in bfloat16 (from a layer run under autocast) routes in float32, its gradient in bfloat16."""
+    module = _layer(n_inp, n_out, d_inp, d_out)
+    x_inp = torch.randn(3, inputs, d_inp)
+    x_low = x_inp.bfloat16().requires_grad_()
+    with torch.autocast(**BF16):
+        x_out = module(x_low)
+    x_out.sum().backward()
+    assert x_out.dtype == torch.float32 and x_low.grad.dtype == torch.bfloat16
+    assert _rel(x_out.detach(), module(x_inp).detach()) < RTOL
