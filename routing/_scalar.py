@@ -10,9 +10,9 @@ bsum = beta_use + beta_ign, iteration t computes
     R_0 uniform,   R_t = softmax(logsigmoid(u_t)),   u_t = (U * x_out_{t-1} + Q) * W_S + B_S   (t > 0),
     phi_t = f * (R_t * bsum - beta_ign),   x_out_t = sum_i phi_t * V.
 
-The forward pass keeps V, U and Q (in one block), a_inp, computed betas and each
-iteration's x_out `[..., n_out]`. The backward pass recomputes each iteration's R and phi, from the last
-iteration to the first, given the gradient g of x_out_t:
+The forward pass keeps V, U and Q (in one block), a_inp, computed betas and each iteration's x_out
+`[..., n_out]`. The backward pass recomputes each iteration's R and phi, from the last iteration to the first,
+given the gradient g of x_out_t:
 
     gphi = g * V        gV += g * phi_t        ga += (1 - sigmoid(a)) * sum_j gphi * phi_t
     gbeta_use += gphi * f * R_t                gbeta_ign += gphi * f * (R_t - 1)
@@ -23,8 +23,8 @@ and for t > 0, with gR = gphi * f * bsum and gu = R_t * (gR - sum_j gR * R_t) * 
     the gradient of x_out_{t-1}: sum_i gu * W_S * U
 
 It then turns gV, gU, gQ, ga and the betas' gradients into those of the parameters and of x_inp, with one or
-two matrix products each and no `[n_out, d_inp]` temporary. Autograd kept a dozen `[..., n_inp, n_out]` tensors for this; here the kept ones are three,
-and the backward pass needs a few more at a time.
+two matrix products each and no `[n_out, d_inp]` temporary. Autograd kept a dozen `[..., n_inp, n_out]`
+tensors for this; here the kept ones are three, and the backward pass needs a few more at a time.
 """
 
 from __future__ import annotations
@@ -86,9 +86,8 @@ def scalar_route(call: Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | No
         bsum, bign = p["beta_use"] + p["beta_ign"], p["beta_ign"]  # [ij] each
     else:
         weight, bias = call.beta_weights()  # [2j, d], [2j]
-        betas = addmm(bias, call.x_low.flatten(0, 1), weight.mT, call.low).view(
-            *x.shape[:-1], 2 * j
-        )  # [bi(2j)]
+        betas = addmm(bias, call.x_low.flatten(0, 1), weight.mT, call.low)  # [(bi)(2j)]
+        betas = betas.view(*x.shape[:-1], 2 * j)  # [bi(2j)]
         bsum, bign = betas[..., :j].add_(betas[..., j:]), betas[..., j:]  # [bij] each
     f_a_inp = activation(a_inp, call.mask)  # [bi1] or [bij]
     outs = []
@@ -200,13 +199,12 @@ def _inputs_backward(
         gx.addcmul_(ga_scaled.unsqueeze(-1), p["W_A"])  # [bid]
     if g_betas is not None:
         for which, g_beta in (("use", g_betas[..., :j]), ("ign", g_betas[..., j:])):
-            weight = p[f"compute_beta_{which}.weight"]  # [jd]
-            if f"compute_beta_{which}.weight" in grads:
-                add_matmul_(
-                    grads[f"compute_beta_{which}.weight"], g_beta.flatten(0, 1).mT, x_low, low
-                )  # [jd]
-            if f"compute_beta_{which}.bias" in grads:
-                grads[f"compute_beta_{which}.bias"] += g_beta.sum(dim=(0, 1))  # [j]
+            weight, bias = f"compute_beta_{which}.weight", f"compute_beta_{which}.bias"
+            g_beta = g_beta.flatten(0, 1)  # [(bi)j]
+            if weight in grads:
+                add_matmul_(grads[weight], g_beta.mT, x_low, low)  # [jd]
+            if bias in grads:
+                grads[bias] += g_beta.sum(dim=0)  # [j]
             if gx_flat is not None:
-                add_matmul_(gx_flat, g_beta.flatten(0, 1), weight, low)  # [(bi)d]
+                add_matmul_(gx_flat, g_beta, p[weight], low)  # [(bi)d]
     return gx
