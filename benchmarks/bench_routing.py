@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from creditlens.attribution.recipes import sequential
 from creditlens.routing import EfficientVectorRouting
 
 
@@ -181,6 +180,8 @@ def print_table(results: list[dict]) -> None:
 
 def end_to_end_credit(model: nn.Sequential, x_inp: torch.Tensor) -> torch.Tensor:
     """Credit of every input for every output of the stack, `[*batch, n, n_out]` (the recipe `sequential`)."""
+    from creditlens.attribution.recipes import sequential  # here, so memory measurements import routing only
+
     phis, x = [], x_inp
     with torch.no_grad():
         for routing in model:
