@@ -199,7 +199,7 @@ def test_command_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bundled_backbone_accuracy() -> None:
     """The committed fashion-mnist-vit scores what its backbone.json says on the full 10,000 test images.
 
-    It scores 88.12%; issue 4 aims at >= 90%, which needs a longer training run than the committed one.
+    It scores 89.00%; issue 4 aims at >= 90% for the classifier, which needs a longer training run.
     """
     if (
         not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
@@ -217,5 +217,5 @@ def test_bundled_backbone_accuracy() -> None:
     accuracy = evaluate_accuracy(
         model, images, labels, mean=data_config["mean"][0], std=data_config["std"][0]
     )
-    assert accuracy >= 0.88
+    assert accuracy >= 0.889
     assert abs(accuracy - config["metrics"]["test_accuracy"]) <= 2e-4  # what backbone.json says, to 2 images

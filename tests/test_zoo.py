@@ -88,14 +88,14 @@ def _fashion_test_accuracy(classifier: torch.nn.Module) -> float:
     return correct / len(images)
 
 
-# The targets are 0.90 (Fashion-MNIST) and 0.80 (Rotten Tomatoes); the bundled models reach 0.876 and
-# 0.76 so far (README). These tests hold what is shipped: the accuracy recorded with each model is reproduced
-# offline, well above chance and above the simple baselines named in the README.
+# The targets are 0.90 (Fashion-MNIST) and 0.80 (Rotten Tomatoes); the bundled models reach 0.890 and
+# 0.794 so far (README). These tests hold what is shipped: the accuracy recorded with each model is reproduced
+# offline, well above chance and above the last-layer baseline named in the README (0.767 on the snippets).
 @pytest.mark.slow
 def test_fashion_mnist_vit_reproduces_its_accuracy_on_the_full_test_set() -> None:
     model = load_model("fashion-mnist-vit")
     accuracy = _fashion_test_accuracy(model.classifier)
-    assert accuracy >= 0.87
+    assert accuracy >= 0.885
     assert accuracy == pytest.approx(model.info.metrics["test_accuracy"], abs=3e-3)
 
 
@@ -111,5 +111,5 @@ def test_rotten_tomatoes_minilm_reproduces_its_accuracy_on_its_test_split() -> N
         for start in range(0, len(test), 64):
             predicted += model.classifier([t for t, _ in test[start : start + 64]]).argmax(-1).tolist()
     accuracy = float((np.array(predicted) == labels).mean())
-    assert accuracy >= 0.75
+    assert accuracy >= 0.785
     assert accuracy == pytest.approx(model.info.metrics["test_accuracy"], abs=5e-3)
