@@ -29,7 +29,7 @@ from ._em import (
     uniform_routing,
 )
 from ._lean import lean_forward
-from ._precision import autocast_off
+from ._precision import autocast_off, low_precision
 from .output import VectorRoutingOutput
 from .trace import announce, is_observed
 
@@ -166,12 +166,15 @@ class EfficientVectorRouting(nn.Module):
         batch, n = tuple(x_inp.shape[:-2]), x_inp.shape[-2]
         scalar = V is None and self._votes_are_smaller(x_inp)
         rows = n if V is not None or scalar else chunk_rows(math.prod(batch), self.n_out)
-        x_rows = split_rows(x_inp, rows, n)  # [...id] each
+        # Under autocast, x_inp is cast for its matrix products once, not by each of them.
+        low = low_precision(x_inp.device, x_inp.dtype)
+        x_mm = x_inp if low is None else x_inp.to(low)  # [...id]
+        x_rows = split_rows(x_mm, rows, n)  # [...id] each
         f_a_rows = split_rows(f_a_inp, rows, n)  # [...i1] or [...ij] each
         mask_rows = split_rows(pair_mask, rows, n)  # [...ij] each
         W_S_rows, B_S_rows = split_rows(self.W_S, rows, n), split_rows(self.B_S, rows, n)  # [ij] each
         # Betas are computed once for all inputs and reused by every iteration.
-        beta_use_rows, beta_ign_rows = (split_rows(beta, rows, n) for beta in self._betas(x_inp))
+        beta_use_rows, beta_ign_rows = (split_rows(beta, rows, n) for beta in self._betas(x_mm))
         if scalar:
             V_1, U, Q = self._scalar_votes(x_inp, scale)  # [...ij] each
 
