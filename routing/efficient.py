@@ -52,6 +52,11 @@ class EfficientVectorRouting(nn.Module):
     Calling the layer returns `x_out [..., n_out, d_out]` (as the reference does); `route()` returns a
     `VectorRoutingOutput` with `phi [..., n_inp, n_out]` and every intermediate.
 
+    Reduced precision is opt-in: inside `torch.autocast("cpu", dtype=torch.bfloat16)` (or another device's
+    autocast) both run their matrix products in the lower precision and keep the parameters' precision
+    (float32) for everything else, including the softmax over outputs, phi and the sums over inputs; outputs
+    and credit stay close to float32's (see `_precision.py`). Outside autocast nothing changes.
+
     Example:
         >>> m = EfficientVectorRouting(n_inp=-1, n_out=10, d_inp=64, d_out=32)
         >>> m.route(torch.randn(500, 64)).phi.shape

@@ -39,7 +39,8 @@ class RoutingHead(nn.Module):
 
     The states are normalized per depth (LayerNorm without affine), scaled and shifted per depth (`W, B:
     [d_depth, d_emb]`), flattened to `n_inp = n_pos * d_depth` vectors, and routed `-1 -> n_hid -> n_hid ->
-    n_classes`, the last routing with `d_out = 1`.
+    n_classes`, the last routing with `d_out = 1`. Under `torch.autocast("cpu", dtype=torch.bfloat16)` (opt-in)
+    the routings' matrix products run in bfloat16, the rest in float32 (see `EfficientVectorRouting`).
 
     Args:
         d_depth: number of hidden states per position (embedding output plus one per block).
