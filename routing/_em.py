@@ -160,7 +160,8 @@ def run_vector_routing(
 
 
 def _join(chunks: list[torch.Tensor | None]) -> torch.Tensor | None:
-    """The chunks' per-input tensors as one `[..., n_inp, n_out]` tensor (a single chunk is not copied)."""
+    """The chunks' per-input tensors as one contiguous `[..., n_inp, n_out]` tensor (a single contiguous chunk
+    is not copied)."""
     if chunks[0] is None or len(chunks) == 1:
-        return chunks[0]
+        return None if chunks[0] is None else chunks[0].contiguous()  # [...ij]
     return torch.cat(chunks, dim=-2)  # [...ij]
