@@ -15,17 +15,26 @@ _PANELS = {
     "image": [
         ("deletion", "fraction of patches removed", "p(class)"),
         ("insertion", "fraction of patches inserted", "p(class)"),
-        ("morf", "fraction of patch embeddings zeroed, MoRF", "logit"),
-        ("lerf", "fraction of patch embeddings zeroed, LeRF", "logit"),
-        ("positive", "fraction of patches removed, most relevant first", "accuracy"),
-        ("negative", "fraction of patches removed, least relevant first", "accuracy"),
+        ("morf", "embeddings zeroed, most relevant first", "logit"),
+        ("lerf", "embeddings zeroed, least relevant first", "logit"),
+        ("positive", "patches removed, most relevant first", "accuracy"),
+        ("negative", "patches removed, least relevant first", "accuracy"),
     ],
     "text": [
         ("comprehensiveness", "top-k tokens removed (% of tokens)", "p(c|x) - p(c|x \\ top-k)"),
         ("sufficiency", "only top-k tokens kept (% of tokens)", "p(c|x) - p(c|top-k)"),
-        ("morf", "fraction of token embeddings zeroed, MoRF", "logit"),
-        ("lerf", "fraction of token embeddings zeroed, LeRF", "logit"),
+        ("morf", "embeddings zeroed, most relevant first", "logit"),
+        ("lerf", "embeddings zeroed, least relevant first", "logit"),
     ],
+}
+
+_TITLES = {
+    "morf": "MoRF (token space)",
+    "lerf": "LeRF (token space)",
+    "positive": "positive perturbation",
+    "negative": "negative perturbation",
+    "comprehensiveness": "comprehensiveness",
+    "sufficiency": "sufficiency",
 }
 
 
@@ -53,7 +62,7 @@ def evaluation_curves(result: EvaluationResult) -> Figure:
                     marker="o" if len(curves[curve]) <= 11 else None,
                     markersize=2.5,
                 )
-            ax.set_title(curve)
+            ax.set_title(curve if curve in ("deletion", "insertion") else _TITLES[curve])
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(linewidth=0.3, alpha=0.5)
