@@ -91,9 +91,9 @@ def test_curves_figure_has_a_panel_per_protocol_and_a_line_per_method():
     assert [ax.get_title() for ax in visible] == [
         "deletion",
         "insertion",
-        "morf",
-        "lerf",
-        "positive",
-        "negative",
+        "MoRF (token space)",
+        "LeRF (token space)",
+        "positive perturbation",
+        "negative perturbation",
     ]
     assert all(len(ax.get_lines()) == 2 for ax in visible)
