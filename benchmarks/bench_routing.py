@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import re
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -104,7 +105,10 @@ def measure_peak_memory(impl: str, config: Config, reference: str) -> float:
     """Peak resident memory (GiB) of one forward+backward, in this (fresh) process."""
     model, x_inp = build(impl, config, reference), inputs(config)
     forward_backward(model, x_inp)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # VmHWM, the peak of this process's own address space: unlike ru_maxrss, which Linux carries across
+    # exec, it does not include the peak of the process that launched this one.
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, flags=re.M).group(1)) / 2**20
 
 
 def peak_memory_in_subprocess(impl: str, config: Config, args: argparse.Namespace) -> float:
