@@ -73,18 +73,14 @@ def rollout_map(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Attention rollout over all blocks (one forward pass; the same map for every class)."""
-    with torch.no_grad(), probe.attention_maps() as maps:
-        probe.scores(batch)
-    return rollout([m.float() for m in maps], _readout(batch))
+    return rollout(_attention(probe, batch), _readout(batch))
 
 
 def last_attention_map(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Head-averaged attention of the last block (one forward pass; the same map for every class)."""
-    with torch.no_grad(), probe.attention_maps() as maps:
-        probe.scores(batch)
-    return last_attention([m.float() for m in maps], _readout(batch))
+    return last_attention(_attention(probe, batch), _readout(batch))
 
 
 def grad_rollout_map(
@@ -262,6 +258,13 @@ def _take_class(values: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     """`values[b, ..., classes[b]]`: `[B, ..., n_classes]` -> `[B, ...]`."""
     index = classes.to(values.device).view(-1, *([1] * (values.dim() - 1)))
     return values.gather(-1, index.expand(*values.shape[:-1], 1)).squeeze(-1)
+
+
+def _attention(probe: Probe, batch: Batch) -> list[torch.Tensor]:
+    """Each block's attention probabilities `[B, n_heads, n_pos, n_pos]` of one forward pass, as float32."""
+    with torch.no_grad(), probe.attention_maps() as maps:
+        probe.scores(batch)
+    return [m.float() for m in maps]
 
 
 def _readout(batch: Batch) -> torch.Tensor:
