@@ -17,7 +17,6 @@ from typing import Any
 import safetensors
 import safetensors.torch
 import torch
-from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from .state_dicts import check_state
@@ -135,6 +134,9 @@ def load_vit_backbone(
         state = safetensors.torch.load_file(str(weights))
     except (safetensors.SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{weights} is not a readable safetensors file ({e}).") from e
+    # Imported here, not at the top: the `creditlens` command imports this module at start-up.
+    from timm.models.vision_transformer import VisionTransformer
+
     try:
         model = VisionTransformer(**config["model_kwargs"])
     except (TypeError, ValueError, AssertionError) as e:

@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -147,6 +146,9 @@ def train_vit_backbone(
         mean, std = init_config["data_config"]["mean"][0], init_config["data_config"]["std"][0]
     else:
         mean, std = _pixel_stats(splits["train"][0])
+    # Imported here, not at the top: the `creditlens` command imports this module at start-up.
+    from timm.models.vision_transformer import VisionTransformer
+
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:

@@ -54,6 +54,13 @@ def test_models_json_lists_every_model_with_status(capsys: pytest.CaptureFixture
     assert rows["roberta-large-imdb"]["status"] in ("ready", "missing")
 
 
+def test_start_up_leaves_timm_and_torchvision_to_the_commands_that_need_them() -> None:
+    """`creditlens models` and `--help` should not pay for importing timm (0.5 s) and torchvision."""
+    code = "import sys, creditlens.app.cli as c; c.build_parser(); print(sorted({'timm', 'torchvision'} & {*sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_explain_image_writes_figures_and_a_json_summary(samples, tmp_path, capsys) -> None:
     args = ["explain", "--model", FASHION[0], str(samples["boot"]), "--out", str(tmp_path),
             "--formats", "png,svg,pdf,npz", "--json"]  # fmt: skip

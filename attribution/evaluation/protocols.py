@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from dataclasses import replace
 
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from .probes import Batch, ImageProbe, Probe, TextProbe
 
@@ -70,6 +69,9 @@ def image_curves(
     ranks = unit_ranks(relevance, batch.units)  # [bp]
     reverse = unit_ranks(-relevance.float(), batch.units)  # [bp]
     n_units = int(batch.units[0].sum())
+    # Imported here, not at the top: the `creditlens` command imports this module at start-up.
+    from torchvision.transforms.functional import gaussian_blur
+
     blurred = gaussian_blur(batch.inputs, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])  # [bchw]
     steps = torch.arange(n_units + 1).view(-1, 1, 1)  # [s11]
     counts = torch.tensor([round(f * n_units) for f in PERTURBATION_FRACTIONS]).view(-1, 1, 1)  # [f11]
