@@ -44,19 +44,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("vit")
+    return _train_tiny(tmp_path_factory.mktemp("vit"), data_dir, command="test")
+
+
+def _train_tiny(out: Path, data_dir: Path, **kwargs):
+    """Two epochs of the tiny ViT on 256 images, one thread, no progress bars."""
     return train_vit_backbone(
-        out,
-        epochs=2,
-        limit=256,
-        data_dir=data_dir,
-        model_kwargs=TINY,
-        batch_size=64,
-        val_size=200,
-        num_threads=1,
-        progress=False,
-        command="test",
-    )
+        out, epochs=2, limit=256, data_dir=data_dir, model_kwargs=TINY, batch_size=64, val_size=200,
+        num_threads=1, progress=False, **kwargs,
+    )  # fmt: skip
 
 
 def test_training_writes_a_loadable_backbone(trained, data_dir: Path) -> None:
@@ -86,17 +82,7 @@ def test_loaded_backbone_carries_its_preprocessing(trained) -> None:
 
 
 def test_training_is_deterministic(trained, data_dir: Path, tmp_path: Path) -> None:
-    again = train_vit_backbone(
-        tmp_path,
-        epochs=2,
-        limit=256,
-        data_dir=data_dir,
-        model_kwargs=TINY,
-        batch_size=64,
-        val_size=200,
-        num_threads=1,
-        progress=False,
-    )
+    again = _train_tiny(tmp_path, data_dir)
     for key, value in trained.model.state_dict().items():
         torch.testing.assert_close(again.model.state_dict()[key], value, rtol=0, atol=0)
 
