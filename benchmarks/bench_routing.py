@@ -11,7 +11,8 @@ there at run time and never enters this project). Three modes:
 - `--bf16`: creditlens on one configuration (default `head`, the paper's head) in float32 and in bfloat16
   autocast (`torch.autocast("cpu", dtype=torch.bfloat16)`, opt-in): forward, forward+backward and credit
   (`route()` of every layer, then `creditlens.attribution.recipes.sequential`) times and speedups, and the
-  Spearman rank correlation between bfloat16's and float32's end-to-end credit of each sample and class.
+  Spearman rank correlation between bfloat16's and float32's end-to-end credit of each sample and class, and
+  where forward+backward's time goes in each precision (torch.profiler: matrix products, casts, the rest).
 - `--scaling`: how forward+backward time and peak memory grow with n_inp, n_out and d around a base single
   routing (`--scaling-base batch,n_inp,n_out,d`, `n_inp=-1` layer, d_inp = d_out = d), scaled by each of
   `--scaling-factors` one parameter at a time, both implementations; a Markdown table.
@@ -233,7 +234,30 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
         for precision in ("float32", "bfloat16"):
             result[f"{precision}_{kind}_s"] = statistics.median(timings[precision, kind])
         result[f"speedup_{kind}"] = result[f"float32_{kind}_s"] / result[f"bfloat16_{kind}_s"]
+    for precision in ("float32", "bfloat16"):
+        with torch.autocast(**BF16, enabled=precision == "bfloat16"):
+            result[f"{precision}_profile_ms"] = profile_forward_backward(model, x_inp)
     return result
+
+
+MATRIX_PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::addmm_", "aten::baddbmm", "aten::baddbmm_",
+                   "aten::addmv_", "aten::addbmm"}  # fmt: skip
+CASTS = {"aten::copy_"}
+
+
+def profile_forward_backward(model: nn.Module, x_inp: torch.Tensor) -> dict[str, float]:
+    """Self CPU milliseconds of one forward+backward (after a warm-up) by kind of operation: matrix products,
+    casts (copies between precisions and layouts) and everything else (mostly elementwise work)."""
+    forward_backward(model, x_inp)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        forward_backward(model, x_inp)
+    totals = {"matrix_products": 0.0, "casts": 0.0, "other": 0.0}
+    for event in prof.key_averages():
+        kind = (
+            "matrix_products" if event.key in MATRIX_PRODUCTS else "casts" if event.key in CASTS else "other"
+        )
+        totals[kind] += event.self_cpu_time_total / 1e3
+    return totals
 
 
 def print_bf16_report(r: dict) -> None:
@@ -252,6 +276,12 @@ def print_bf16_report(r: dict) -> None:
     print()
     print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
           f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip
+    print()
+    print("Self CPU time of one forward+backward (torch.profiler), ms:")
+    for precision in ("float32", "bfloat16"):
+        parts = r[f"{precision}_profile_ms"]
+        print(f"  {precision}: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in parts.items())
+              + f" (total {sum(parts.values()):.0f})")  # fmt: skip
 
 
 def scaling_configs(base: list[int], factors: list[float]) -> list[tuple[str, Config]]:

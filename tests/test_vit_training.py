@@ -203,5 +203,5 @@ def test_bundled_backbone_accuracy() -> None:
     accuracy = evaluate_accuracy(
         model, images, labels, mean=data_config["mean"][0], std=data_config["std"][0]
     )
-    assert accuracy >= 0.889
+    assert accuracy >= 0.897
     assert abs(accuracy - config["metrics"]["test_accuracy"]) <= 2e-4  # what backbone.json says, to 2 images
