@@ -242,13 +242,13 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
 
 MATRIX_PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::addmm_", "aten::baddbmm", "aten::baddbmm_",
                    "aten::addmv_", "aten::addbmm"}  # fmt: skip
-CASTS = {"aten::copy_"}
+CASTS = {"aten::copy_"}  # under autocast mostly rounding to bfloat16; also same-precision copies
 
 
 def profile_forward_backward(model: nn.Module, x_inp: torch.Tensor) -> dict[str, float]:
-    """Self CPU milliseconds of one forward+backward (after a warm-up) by kind of operation: matrix products,
-    casts (copies between precisions and layouts) and everything else (mostly elementwise work)."""
-    forward_backward(model, x_inp)
+    """Self CPU milliseconds of one forward+backward by kind of operation: matrix products, casts (every
+    `copy_`) and everything else (mostly elementwise work). Run it on a warm model (`bf16_report` profiles
+    after its timed runs)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         forward_backward(model, x_inp)
     totals = {"matrix_products": 0.0, "casts": 0.0, "other": 0.0}

@@ -28,13 +28,12 @@ _PANELS = {
     ],
 }
 
+# Panel titles that differ from the curve's name.
 _TITLES = {
     "morf": "MoRF (token space)",
     "lerf": "LeRF (token space)",
     "positive": "positive perturbation",
     "negative": "negative perturbation",
-    "comprehensiveness": "comprehensiveness",
-    "sufficiency": "sufficiency",
 }
 
 
@@ -62,7 +61,7 @@ def evaluation_curves(result: EvaluationResult) -> Figure:
                     marker="o" if len(curves[curve]) <= 11 else None,
                     markersize=2.5,
                 )
-            ax.set_title(curve if curve in ("deletion", "insertion") else _TITLES[curve])
+            ax.set_title(_TITLES.get(curve, curve))
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(linewidth=0.3, alpha=0.5)
