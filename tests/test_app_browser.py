@@ -143,11 +143,16 @@ def _image_src(page) -> str:
     return page.locator(IMAGE).first.get_attribute("src")
 
 
-def _wait_new_image(page, old_src: str) -> None:
+def _wait_new_image(page, old_src: str, caption: str = "") -> None:
+    """Wait until the first figure is a new, loaded image and the page's text contains `caption`.
+
+    A rerun replaces elements one by one, so the figure can be new before the rest of the page is.
+    """
     page.wait_for_function(
-        "old => { const img = document.querySelector('[data-testid=stImage] img');"
-        " return img && img.src !== old && img.complete && img.naturalWidth > 0; }",
-        arg=old_src,
+        "([old, caption]) => { const img = document.querySelector('[data-testid=stImage] img');"
+        " return img && img.src !== old && img.complete && img.naturalWidth > 0"
+        " && document.body.innerText.includes(caption); }",
+        arg=[old_src, caption],
         timeout=TIMEOUT_MS,
     )
 
@@ -215,7 +220,7 @@ def test_an_uploaded_image_is_explained(page, tmp_path: Path) -> None:
         before = _image_src(page)
         start = time.perf_counter()
         page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(path))
-        _wait_new_image(page, before)
+        _wait_new_image(page, before, caption=f"Input: {path.name}")
         seconds.append(time.perf_counter() - start)
         _wait_idle(page)
         assert page.get_by_text(path.name).count() > 0
