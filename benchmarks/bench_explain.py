@@ -22,25 +22,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from bench_routing import median_seconds  # the scripts' shared timer (both run from benchmarks/)
 
 from creditlens.attribution import Classifier, VisionBackbone
 from creditlens.attribution.evaluation import METHODS, ImageProbe
 from creditlens.attribution.evaluation.probes import Batch
-
-
-def _median_seconds(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up: first-call allocations and kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -79,7 +68,10 @@ def main() -> None:
         ("Grad-CAM, last block (1 class)", method("gradcam"), args.repeats),
         ("Integrated Gradients, 50 steps (1 class)", method("integrated_gradients"), args.ig_repeats),
     ]
-    seconds = {name: _median_seconds(run, repeats) for name, run, repeats in runs}
+    seconds = {}
+    for name, run, repeats in runs:
+        run()  # warm-up: first-call allocations and kernel selection
+        seconds[name] = median_seconds(run, repeats)
     plain = seconds["plain forward (scores only)"]
     routing = seconds["routing credit (all classes, all depths)"]
     print(f"{args.model}, batch {args.batch}, {args.classes} classes, {torch.get_num_threads()} threads; "
