@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
 # Largest number of elements of one `[..., chunk, n_out]` tensor (1 MiB in float32): small enough that a
 # chunk's temporaries stay in cache and are reused from the heap (larger chunks raised the peak resident memory
@@ -37,6 +38,18 @@ class RowCredit(NamedTuple):
     phi: torch.Tensor  # [...ij]
     R: torch.Tensor  # [...ij]
     S: torch.Tensor | None  # [...ij], None in the first iteration
+
+
+def add_betas(module: nn.Module, n_inp: int, n_out: int, d_inp: int | None, **kw) -> None:
+    """Give a vector routing the D-step's parameters, named and drawn as the reference does: `beta_use` and
+    `beta_ign [n_inp, n_out]` for a fixed number of inputs, else `compute_beta_use` and `compute_beta_ign`
+    (`Linear(d_inp, n_out)`), which compute them from each input. `kw`: device and dtype."""
+    if n_inp > 0:
+        module.beta_use = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
+        module.beta_ign = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
+    else:
+        module.compute_beta_use = nn.Linear(d_inp, n_out, **kw)
+        module.compute_beta_ign = nn.Linear(d_inp, n_out, **kw)
 
 
 class EMState(NamedTuple):

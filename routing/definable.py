@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from ._checks import check_config, check_inputs, check_masks
-from ._em import RowCredit, activation, credit, masked_softmax, run_vector_routing, uniform_routing
+from ._em import (
+    RowCredit,
+    activation,
+    add_betas,
+    credit,
+    masked_softmax,
+    run_vector_routing,
+    uniform_routing,
+)
 from .output import VectorRoutingOutput
 from .trace import announce
 
@@ -62,12 +70,7 @@ class DefinableVectorRouting(nn.Module):
         self.A, self.F, self.G, self.S = A, F, G, S
         kw = {"device": device, "dtype": dtype}
         self.register_buffer("CONST_ones_over_n_out", torch.ones(n_out, **kw) / n_out)
-        if n_inp > 0:
-            self.beta_use = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
-            self.beta_ign = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
-        else:
-            self.compute_beta_use = nn.Linear(d_inp, n_out, **kw)
-            self.compute_beta_ign = nn.Linear(d_inp, n_out, **kw)
+        add_betas(self, n_inp, n_out, d_inp, **kw)
 
     def extra_repr(self) -> str:
         return f"n_inp={self.n_inp}, n_out={self.n_out}, d_inp={self.d_inp}, n_iters={self.n_iters}"

@@ -21,6 +21,7 @@ from ._em import (
     EMState,
     RowCredit,
     activation,
+    add_betas,
     chunk_rows,
     credit,
     masked_softmax,
@@ -93,12 +94,7 @@ class EfficientVectorRouting(nn.Module):
         self.B_G2 = nn.Parameter(torch.zeros(n_out, d_inp, **kw))
         self.W_S = nn.Parameter(torch.empty(one_or_n_inp, n_out, **kw).normal_(std=d_inp**-0.5))
         self.B_S = nn.Parameter(torch.zeros(one_or_n_inp, n_out, **kw))
-        if n_inp > 0:
-            self.beta_use = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
-            self.beta_ign = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
-        else:
-            self.compute_beta_use = nn.Linear(d_inp, n_out, **kw)
-            self.compute_beta_ign = nn.Linear(d_inp, n_out, **kw)
+        add_betas(self, n_inp, n_out, d_inp, **kw)
 
     def extra_repr(self) -> str:
         names = "n_inp n_out d_inp d_out n_iters normalize memory_efficient return_dict".split()
