@@ -40,10 +40,18 @@ class RowCredit(NamedTuple):
     S: torch.Tensor | None  # [...ij], None in the first iteration
 
 
-def add_betas(module: nn.Module, n_inp: int, n_out: int, d_inp: int | None, **kw) -> None:
+def add_betas(
+    module: nn.Module,
+    n_inp: int,
+    n_out: int,
+    d_inp: int | None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
     """Give a vector routing the D-step's parameters, named and drawn as the reference does: `beta_use` and
     `beta_ign [n_inp, n_out]` for a fixed number of inputs, else `compute_beta_use` and `compute_beta_ign`
-    (`Linear(d_inp, n_out)`), which compute them from each input. `kw`: device and dtype."""
+    (`Linear(d_inp, n_out)`), which compute them from each input."""
+    kw = {"device": device, "dtype": dtype}
     if n_inp > 0:
         module.beta_use = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
         module.beta_ign = nn.Parameter(torch.empty(n_inp, n_out, **kw).normal_())
