@@ -163,5 +163,6 @@ def test_torchrun_explain_splits_files_and_matches_one_process(samples, tmp_path
     for name in names:
         if name.endswith(".npz"):
             a, b = np.load(tmp_path / "one" / name), np.load(tmp_path / "two" / name)
-            for k in a.files:  # equal up to float round-off (a batch of 2 sums in another order than one of 4)
+            # Equal up to float round-off: a batch of 2 sums in another order than one of 4.
+            for k in a.files:
                 np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {k}")
