@@ -6,7 +6,8 @@ outputs it weights). The D-step and M-step are fused into one expression,
 
     phi = f(a) * (R * (beta_use + beta_ign) - beta_ign)  ==  beta_use * D_use - beta_ign * D_ign,
 
-and `D_use` and `D_ign` are recomputed on demand by the result object.
+and `D_use` and `D_ign` are recomputed on demand by the result object. The D-step's parameters (the betas)
+are created here too (`add_betas`), named and drawn as the reference does, for both routings.
 
 Every quantity of the E-, D- and M-steps is computed per input, except the M-step's sums over inputs. The loop
 therefore walks the inputs in chunks and accumulates those sums, so without gradients no `[..., n_inp, n_out]`
