@@ -92,6 +92,7 @@ class Call:
     flat_scale: torch.Tensor  # [b1]
     chunks: list[tuple[slice, slice]]
     scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
+    _small: SimpleNamespace | None = None  # `small()`, made on first use
 
     def rows(self, name: str, inputs: slice) -> torch.Tensor:
         """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""
@@ -103,8 +104,12 @@ class Call:
         return self.mask[:, inputs] if self.mask.shape[0] == 1 else self.mask[samples, inputs]  # [bij]
 
     def small(self) -> SimpleNamespace:
-        """The parameters of `SMALL` as attributes, as `_vote` and `_predict` take them."""
-        return SimpleNamespace(**{k: self.p[k] for k in SMALL})
+        """The parameters of `SMALL` as attributes, as `_vote` and `_predict` take them. W_F2 and W_G1 enter
+        only matrix products: in reduced precision they are cast once per call (here), not at every use."""
+        if self._small is None:
+            cast = {k: to_low(self.p[k], self.low) for k in ("W_F2", "W_G1")}
+            self._small = SimpleNamespace(**{k: cast.get(k, self.p[k]) for k in SMALL})
+        return self._small
 
     def beta_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight `[2 n_out, d_inp]` and bias `[2 n_out]` computing beta_use and beta_ign in one product."""

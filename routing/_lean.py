@@ -34,13 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._call import SMALL, Call, make_call
-from ._em import activation, masked_softmax, uniform_routing
-from ._precision import add_matmul_, addmm, autocast_as, autocast_off, matmul, matmul_into
+from ._em import uniform_routing
+from ._fused import backward_chunk, forward_chunk, fused
+from ._precision import add_matmul_, addmm, autocast_as, autocast_off, matmul_into, product, to_low
 from ._scalar import scalar_backward, scalar_route
 from ._small import norm_backward, predict_backward, vote_backward
 
@@ -99,6 +99,7 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
         kept = _Kept(a_inp, p["beta_use"] + p["beta_ign"], p["beta_ign"])  # [ij] each
     else:
         weight, bias = call.beta_weights()  # [2j, d], [2j]
+        weight = to_low(weight, call.low)  # cast once for all chunks
         betas = x.new_empty(samples, n, 2 * j)  # [bi(2j)]
         kept = _Kept(a_inp, betas[..., :j], betas[..., j:])  # [bij] each
     x_out = P = None
@@ -114,6 +115,7 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
             if preds_all is not None:
                 P = preds_all[t - 1].copy_(P)
                 kept.preds.append(P)
+            P_low = to_low(P, call.low)  # [bjd], cast once for all chunks
         z_all = x.new_empty(samples, n, j) if keep and t > 0 else None  # [bij]
         A, s = A_all[t], s_all[t]  # [bjd], [bj]
         for sb, si in call.chunks:
@@ -124,19 +126,17 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
                     beta_c = betas[sb, si].view(-1, 2 * j)  # [(bi)(2j)]
                     addmm(bias, x_low.reshape(-1, d), weight.mT, call.low, out=beta_c)
                     beta_c[:, :j] += beta_c[:, j:]  # beta_use + beta_ign
-            bsum, bign = kept.betas(sb, si)  # [bij] or [ij] each
-            if t == 0:
-                R = uniform_routing(m.CONST_ones_over_n_out, mask)  # [j] or [bij]
-            else:
-                if z_all is None:
-                    z = matmul(x_low, P[sb].mT, call.low)  # [bij]
-                else:
-                    z = matmul_into(z_all[sb, si], x_low, P[sb].mT, call.low)  # [bij]
-                u = torch.addcmul(call.rows("B_S", si), z, call.rows("W_S", si))  # [bij]
-                R = masked_softmax(F.logsigmoid(u), mask)  # [bij]
-            phi = activation(a_inp[sb, si], mask) * (R * bsum - bign)  # [bij]
-            add_matmul_(A[sb], phi.mT, x_low, call.low)  # [bjd]
-            s[sb] += phi.sum(dim=-2)  # [bj]
+            z = None
+            if t > 0 and z_all is None:
+                z = product(x_low, P_low[sb].mT, call.low)  # [bij]
+            elif t > 0:
+                z = matmul_into(z_all[sb, si], x_low, P_low[sb].mT, call.low)  # [bij]
+            phi_T, phi_sum = fused(
+                forward_chunk, call.low, a_inp[sb, si], mask, *kept.betas(sb, si), m.CONST_ones_over_n_out, z,
+                call.rows("B_S", si), call.rows("W_S", si),
+            )  # fmt: skip
+            add_matmul_(A[sb], phi_T, x_low, call.low)  # [bjd]
+            s[sb] += phi_sum  # [bj]
         with autocast_as(x.device, call.low):  # the small products as autocast would compute them
             x_out = m._vote(A, s, call.flat_scale, small)  # [bjh]
         if keep:
@@ -257,37 +257,30 @@ def _pass_backward(
 
     Returns the gradient of `pred_x_inp` (`[b, n_out, d_inp]`; None for the first iteration).
     """
-    m, gx, grads = call.module, buffers.gx, buffers.grads
+    m, gx, grads, low = call.module, buffers.gx, buffers.grads, call.low
     gP = None if t == 0 else torch.zeros_like(gA)  # [bjd]
+    gA_low, P_low = to_low(gA, low), None if P is None else to_low(P, low)  # [bjd] each, cast once
+    phi_in_bsum = t == 0 and m.n_inp < 0 and m.n_iters > 1  # the pass of t = 1 left R * bsum - beta_ign there
+    sum_dims = (0,) if m.n_inp > 0 else (0, 1)
     for sb, si in call.chunks:
         x_low, mask, a_c = call.x_low[sb, si], call.mask_of(sb, si), kept.a_inp[sb, si]  # [bid], [bij], [bi]
-        bsum, bign = kept.betas(sb, si)  # [bij] or [ij] each
-        if t == 0:
-            R = uniform_routing(m.CONST_ones_over_n_out, mask)  # [j] or [bij]
+        z = kept.z[t][sb, si] if t > 0 else None  # [bij]
+        if low is None:
+            gphi, gs_c = addmm(gs[sb].unsqueeze(-2), x_low, gA[sb].mT, low), None  # [bij]
         else:
-            z, W_S = kept.z[t][sb, si], call.rows("W_S", si)  # [bij], [ij]
-            u = torch.addcmul(call.rows("B_S", si), z, W_S)  # [bij]
-            R = masked_softmax(F.logsigmoid(u), mask)  # [bij]
-        f = activation(a_c, mask)  # [bi1] or [bij]
-        if t == 0 and m.n_inp < 0 and m.n_iters > 1:
-            phi = f * bsum  # [bij]: the storage of bsum holds R * bsum - beta_ign since the pass of t = 1
-        else:
-            phi = f * (R * bsum - bign)  # [bij]
-        gphi = addmm(gs[sb].unsqueeze(-2), x_low, gA[sb].mT, call.low)  # [bij]
-        ga = (gphi * phi).sum(dim=-1) * torch.sigmoid(-a_c)  # [bi]
+            gphi, gs_c = product(x_low, gA_low[sb].mT, low), gs[sb].unsqueeze(-2)  # [bij], [b1j]
+        phi, ga, gpf, g_use, gz_T, gz, gW_S, gB_S = fused(
+            backward_chunk, low, gphi, gs_c, a_c, mask, *kept.betas(sb, si), m.CONST_ones_over_n_out, z,
+            call.rows("B_S", si), call.rows("W_S", si), phi_in_bsum, gx is not None, sum_dims,
+        )  # fmt: skip
         if gx is not None:
-            add_matmul_(gx[sb, si], phi, gA[sb], call.low)  # [bid]
-        gpf = gphi.mul_(f)  # [bij]
-        g_use = gpf * R  # [bij]
+            add_matmul_(gx[sb, si], phi, gA_low[sb], low)  # [bid]
         if t > 0:
-            gR = gpf * bsum  # [bij]
-            gu = R * (gR - (gR * R).sum(dim=-1, keepdim=True)) * torch.sigmoid(-u)  # [bij]
-            call.add_rows(grads["W_S"], si, gu * z)
-            call.add_rows(grads["B_S"], si, gu)
-            gz = gu * W_S  # [bij]
-            add_matmul_(gP[sb], gz.mT, x_low, call.low)  # [bjd]
+            (grads["W_S"] if m.n_inp < 0 else grads["W_S"][si]).add_(gW_S)
+            (grads["B_S"] if m.n_inp < 0 else grads["B_S"][si]).add_(gB_S)
+            add_matmul_(gP[sb], gz_T, x_low, low)  # [bjd]
             if gx is not None:
-                add_matmul_(gx[sb, si], gz, P[sb], call.low)  # [bid]
+                add_matmul_(gx[sb, si], gz, P_low[sb], low)  # [bid]
         _betas_and_a_backward(call, kept, t, sb, si, g_use, gpf, ga, buffers)
     return gP
 

@@ -48,6 +48,11 @@ def matmul(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.T
     return (a.to(low) @ b.to(low)).to(torch.promote_types(a.dtype, b.dtype))
 
 
+def product(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tensor:
+    """`a @ b`, computed and returned in `low` precision if given (for a consumer that takes either)."""
+    return a @ b if low is None else a.to(low) @ b.to(low)
+
+
 def addmm(
     bias: torch.Tensor,
     a: torch.Tensor,
