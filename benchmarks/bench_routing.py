@@ -13,6 +13,8 @@ there at run time and never enters this project). Three modes:
   (`route()` of every layer, then `creditlens.attribution.recipes.sequential`) times and speedups, and the
   Spearman rank correlation between bfloat16's and float32's end-to-end credit of each sample and class, and
   where forward+backward's time goes in each precision (torch.profiler: matrix products, casts, the rest).
+  The first calls, which compile bfloat16's fused kernels, are timed apart. Set `THP_MEM_ALLOC_ENABLE=1` in
+  the environment to have torch back large tensors with 2 MiB pages (the report says which was used).
 - `--scaling`: how forward+backward time and peak memory grow with n_inp, n_out and d around a base single
   routing (`--scaling-base batch,n_inp,n_out,d`, `n_inp=-1` layer, d_inp = d_out = d), scaled by each of
   `--scaling-factors` one parameter at a time, both implementations; a Markdown table.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -223,6 +226,14 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
         "forward_backward": lambda: forward_backward(model, x_inp),
         "credit": lambda: end_to_end_credit(model, x_inp),
     }
+    # Untimed first calls: bfloat16's compile the fused elementwise kernels (routing/_fused.py; inductor caches
+    # them on disk, so a later process compiles faster), and both precisions warm the allocator.
+    for precision in ("float32", "bfloat16"):
+        for kind, fn in kinds.items():
+            with torch.set_grad_enabled(kind == "forward_backward"):
+                with torch.autocast(**BF16, enabled=precision == "bfloat16"):
+                    seconds = median_seconds(fn, 1)
+            result[f"{precision}_{kind}_first_s"] = seconds
     timings = {(p, kind): [] for p in ("float32", "bfloat16") for kind in kinds}
     for _ in range(args.repeats):  # alternate so both see the same machine state
         for precision in ("float32", "bfloat16"):
@@ -263,6 +274,8 @@ def profile_forward_backward(model: nn.Module, x_inp: torch.Tensor) -> dict[str,
 def print_bf16_report(r: dict) -> None:
     print()
     print(f"creditlens, {r['description']}: float32 versus bfloat16 autocast (opt-in)")
+    print(f"(THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '')!r}: with 1, torch backs large CPU "
+          "tensors with 2 MiB pages)")  # fmt: skip
     print()
     print("| | float32 | bfloat16 | speedup |")
     print("|---|---|---|---|")
@@ -274,6 +287,10 @@ def print_bf16_report(r: dict) -> None:
         print(f"| {label} | {r[f'float32_{kind}_s']:.3g}s | {r[f'bfloat16_{kind}_s']:.3g}s "
               f"| **{r[f'speedup_{kind}']:.2f}x** |")  # fmt: skip
     print()
+    first = sum(r[f"bfloat16_{kind}_first_s"] for kind in ("forward", "forward_backward", "credit"))
+    print(
+        f"The first bfloat16 calls (untimed above; they compile the fused kernels) took {first:.1f}s in all."
+    )
     print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
           f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip
     print()
