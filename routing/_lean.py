@@ -26,7 +26,8 @@ last to need the betas, is done) and turned into gradients of W_A, B_A, the beta
 last pass (the first iteration's), one matrix product per chunk. That pass needs of the betas only the
 first iteration's `R * bsum - beta_ign`, which takes the storage of bsum.
 Masked pairs have R = 0 and f = 0, so every formula above gives them zero gradient, including inputs masked
-for every output.
+for every output. Each chunk's elementwise work (R, phi and the gradients above but the matrix products) is in
+`_fused.py`, which compiles it under reduced precision.
 """
 
 from __future__ import annotations

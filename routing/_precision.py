@@ -7,6 +7,7 @@ E-step's scores `x_inp pred_x_inp^T`, the M-step's sums `phi^T x_inp`, the betas
 gradients) and everything else in the parameters' precision: the activations f(a), the log-sigmoid scores and
 the softmax over outputs, phi, and the sums over chunks of inputs. A product is rounded to the lower precision
 once (bfloat16 keeps 8 bits of mantissa; the products themselves accumulate in float32) and then added in
+float32. On this path the lean call's elementwise work runs as compiled kernels (`_fused.py`), still in
 float32.
 """
 
