@@ -7,26 +7,51 @@ stderr that says what was wrong; no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
-
-from . import commands_app, commands_data, commands_evaluate, commands_explain, commands_train
 
 # What a user can cause: their message is all they need. (ImageError is a ValueError; a missing optional
 # package says what to install.)
 USER_ERRORS = (ValueError, FileNotFoundError, ModuleNotFoundError)
 
+# Each subcommand: the module that defines its arguments and runs it, and its line in `creditlens --help`. A
+# module is imported only for its own subcommands: most import torch, matplotlib or the models, which takes
+# seconds, so `creditlens --help` and `creditlens app` do not wait for them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "explain": ("commands_explain", "explain images or a text and write figures and raw credit"),
+    "models": ("commands_data", "list the model zoo with each model's status"),
+    "accuracy": ("commands_data", "top-1 accuracy of a model on your labelled data"),
+    "train": ("commands_train", "fit a routing head on a frozen backbone (Heinsen 2022's recipe)"),
+    "train-backbone": (
+        "commands_train", "train the small Fashion-MNIST ViT from scratch (or go on from --init)"
+    ),
+    "evaluate": (
+        "commands_evaluate", "faithfulness of routing credit and baselines (deletion, insertion, MoRF/LeRF, ...)"
+    ),
+    "app": ("commands_app", "serve the browser app (Streamlit) on HOST:PORT"),
+}  # fmt: skip
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
+
+def add_command(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (one of `COMMANDS`), with its help line."""
+    return sub.add_parser(name, help=COMMANDS[name][1])
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: for a known `command`, with that subcommand's arguments (its module imported);
+    otherwise with every subcommand's name and help line, for `--help` and usage errors."""
     parser = argparse.ArgumentParser(
         prog="creditlens",
         description="Explain classifier predictions with the credit assignments of Heinsen routing.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_explain, commands_data, commands_train, commands_evaluate, commands_app):
-        module.register(sub)
+    if command in COMMANDS:
+        importlib.import_module(f"{__package__}.{COMMANDS[command][0]}").register(sub)
+    else:
+        for name in COMMANDS:
+            add_command(sub, name)
     return parser
 
 
@@ -35,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Model loading bars from Hugging Face libraries are noise on a command line (set before they import).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    parser = build_parser()
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     args.command_line = "creditlens " + " ".join(argv)
     try:

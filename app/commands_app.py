@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .cli import add_command
+
 APP_FILE = Path(__file__).with_name("streamlit_app.py")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `app` subcommand."""
-    p = sub.add_parser("app", help="serve the browser app (Streamlit) on HOST:PORT")
+    p = add_command(sub, "app")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
     p.set_defaults(run=run_app)

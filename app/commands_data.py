@@ -12,15 +12,17 @@ from tqdm import tqdm
 from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import list_models, load_model
 
+from .cli import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommands of this module."""
-    p = sub.add_parser("models", help="list the model zoo with each model's status")
+    p = add_command(sub, "models")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--paper-dir", help="folder of the paper's head files (default: $CREDITLENS_PAPER_DIR)")
     p.set_defaults(run=run_models)
 
-    p = sub.add_parser("accuracy", help="top-1 accuracy of a model on your labelled data")
+    p = add_command(sub, "accuracy")
     p.add_argument("--model", required=True, help="a zoo model name (see `creditlens models`)")
     p.add_argument(
         "--data", required=True, type=Path, help="image folder (one subfolder per class) or CSV text,label"

@@ -16,6 +16,8 @@ from creditlens.attribution.zoo import BUNDLED_DIR, MODEL_FILE, load_model
 from creditlens.viz.evaluation_figures import evaluation_curves
 from creditlens.viz.export import figure_bytes
 
+from .cli import add_command
+
 DATA = {
     "fashion-mnist-vit": "the Fashion-MNIST test images, in file order",
     "rotten-tomatoes-minilm": "the held-out test snippets of the fixed Rotten Tomatoes split, in split order",
@@ -24,9 +26,7 @@ DATA = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `evaluate` subcommand."""
-    p = sub.add_parser(
-        "evaluate", help="faithfulness of routing credit and baselines (deletion, insertion, MoRF/LeRF, ...)"
-    )
+    p = add_command(sub, "evaluate")
     p.add_argument("--model", required=True, help=f"a bundled model: {', '.join(DATA)}")
     p.add_argument("--limit", type=int, default=200, help="number of test samples (default 200)")
     p.add_argument(

@@ -22,12 +22,14 @@ from creditlens.attribution.userdata import IMAGE_SUFFIXES
 from creditlens.attribution.zoo import ZooModel, load_model
 from creditlens.viz import FORMATS, RawCredit, export, raw_credit
 
+from .cli import add_command
+
 TOP_POSITIONS = 5
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `explain` subcommand."""
-    p = sub.add_parser("explain", help="explain images or a text and write figures and raw credit")
+    p = add_command(sub, "explain")
     p.add_argument("images", nargs="*", help="image files, folders or globs (for an image model)")
     p.add_argument("--model", required=True, help="a zoo model name (see `creditlens models`)")
     p.add_argument("--text", help="the text to explain (for a text model)")

@@ -16,12 +16,14 @@ from creditlens.attribution.training import LabelledData, TrainConfig, train_hea
 from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import build_backbone, save_model
 
+from .cli import add_command
+
 BUILT_IN_DATA = ("fashion-mnist", "rotten-tomatoes")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommands of this module."""
-    p = sub.add_parser("train", help="fit a routing head on a frozen backbone (Heinsen 2022's recipe)")
+    p = add_command(sub, "train")
     p.add_argument(
         "--backbone",
         required=True,
@@ -47,9 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
     p.set_defaults(run=run_train)
 
-    p = sub.add_parser(
-        "train-backbone", help="train the small Fashion-MNIST ViT from scratch (or go on from --init)"
-    )
+    p = add_command(sub, "train-backbone")
     vit_training.add_arguments(p)
     p.set_defaults(run=run_train_backbone)
 

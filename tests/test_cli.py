@@ -55,10 +55,31 @@ def test_models_json_lists_every_model_with_status(capsys: pytest.CaptureFixture
 
 
 def test_start_up_leaves_timm_and_torchvision_to_the_commands_that_need_them() -> None:
-    """`creditlens models` and `--help` should not pay for importing timm (0.5 s) and torchvision."""
-    code = "import sys, creditlens.app.cli as c; c.build_parser(); print(sorted({'timm', 'torchvision'} & {*sys.modules}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    """`creditlens models` should not pay for importing timm (0.5 s) and torchvision, nor `creditlens --help` and
+    `creditlens app --help` for torch and matplotlib (seconds)."""
+    heavy = "{'timm', 'torchvision', 'torch', 'matplotlib'}"
+    code = (
+        "import sys, creditlens.app.cli as c; p = c.build_parser(sys.argv[1] if len(sys.argv) > 1 else None); "
+        f"print(sorted({heavy} & {{*sys.modules}}))"
+    )
+    for command, expected in ((None, "[]"), ("app", "[]"), ("models", "['torch']")):
+        args = [sys.executable, "-c", code] + ([command] if command else [])
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        assert out.strip() == expected, command
+
+
+def test_help_lists_every_subcommand_and_each_shows_its_own_options(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("explain", "models", "accuracy", "train", "train-backbone", "evaluate", "app"):
+        assert f"    {name}" in out, name
+    with pytest.raises(SystemExit):
+        main(["accuracy", "--help"])
+    assert "--data DATA" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explian", "--model", "fashion-mnist-vit"])
+    assert exit_info.value.code == 2 and "invalid choice: 'explian'" in capsys.readouterr().err
 
 
 def test_explain_image_writes_figures_and_a_json_summary(samples, tmp_path, capsys) -> None:
