@@ -185,7 +185,7 @@ def test_command_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bundled_backbone_accuracy() -> None:
     """The committed fashion-mnist-vit scores what its backbone.json says on the full 10,000 test images.
 
-    It scores 89.00%; issue 4 aims at >= 90% for the classifier, which needs a longer training run.
+    It scores 90.24%; issue 4 asks >= 90% of the classifier built on it (its routing head scores 90.21%).
     """
     if (
         not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
@@ -203,5 +203,5 @@ def test_bundled_backbone_accuracy() -> None:
     accuracy = evaluate_accuracy(
         model, images, labels, mean=data_config["mean"][0], std=data_config["std"][0]
     )
-    assert accuracy >= 0.897
+    assert accuracy >= 0.90
     assert abs(accuracy - config["metrics"]["test_accuracy"]) <= 2e-4  # what backbone.json says, to 2 images

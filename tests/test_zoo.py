@@ -88,14 +88,15 @@ def _fashion_test_accuracy(classifier: torch.nn.Module) -> float:
     return correct / len(images)
 
 
-# The targets are 0.90 (Fashion-MNIST) and 0.80 (Rotten Tomatoes); the bundled models reach 0.897 and
-# 0.794 so far (README). These tests hold what is shipped: the accuracy recorded with each model is reproduced
-# offline, well above chance and above the last-layer baseline named in the README (0.767 on the snippets).
+# The targets are 0.90 (Fashion-MNIST) and 0.80 (Rotten Tomatoes); the bundled models reach 0.902 and
+# 0.794 (README). These tests hold what is shipped: the accuracy recorded with each model is reproduced offline;
+# the vision model's reaches the target, the text model's is above the last-layer baseline named in the README
+# (0.767 on the snippets).
 @pytest.mark.slow
 def test_fashion_mnist_vit_reproduces_its_accuracy_on_the_full_test_set() -> None:
     model = load_model("fashion-mnist-vit")
     accuracy = _fashion_test_accuracy(model.classifier)
-    assert accuracy >= 0.895
+    assert accuracy >= 0.90
     assert accuracy == pytest.approx(model.info.metrics["test_accuracy"], abs=3e-3)
 
 
