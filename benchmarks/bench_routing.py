@@ -226,21 +226,22 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
         "forward_backward": lambda: forward_backward(model, x_inp),
         "credit": lambda: end_to_end_credit(model, x_inp),
     }
-    # Untimed first calls: bfloat16's compile the fused elementwise kernels (routing/_fused.py; inductor caches
-    # them on disk, so a later process compiles faster), and both precisions warm the allocator.
+
+    def seconds(precision: str, kind: str) -> float:
+        with torch.set_grad_enabled(kind == "forward_backward"):
+            with torch.autocast(**BF16, enabled=precision == "bfloat16"):
+                return median_seconds(kinds[kind], 1)
+
+    # The first calls, kept out of the medians: bfloat16's compile the fused elementwise kernels
+    # (routing/_fused.py), and both precisions warm the allocator.
     for precision in ("float32", "bfloat16"):
-        for kind, fn in kinds.items():
-            with torch.set_grad_enabled(kind == "forward_backward"):
-                with torch.autocast(**BF16, enabled=precision == "bfloat16"):
-                    seconds = median_seconds(fn, 1)
-            result[f"{precision}_{kind}_first_s"] = seconds
+        for kind in kinds:
+            result[f"{precision}_{kind}_first_s"] = seconds(precision, kind)
     timings = {(p, kind): [] for p in ("float32", "bfloat16") for kind in kinds}
     for _ in range(args.repeats):  # alternate so both see the same machine state
         for precision in ("float32", "bfloat16"):
-            for kind, fn in kinds.items():
-                with torch.set_grad_enabled(kind == "forward_backward"):
-                    with torch.autocast(**BF16, enabled=precision == "bfloat16"):
-                        timings[precision, kind].append(median_seconds(fn, 1))
+            for kind in kinds:
+                timings[precision, kind].append(seconds(precision, kind))
     for kind in kinds:
         for precision in ("float32", "bfloat16"):
             result[f"{precision}_{kind}_s"] = statistics.median(timings[precision, kind])
@@ -289,7 +290,7 @@ def print_bf16_report(r: dict) -> None:
     print()
     first = sum(r[f"bfloat16_{kind}_first_s"] for kind in ("forward", "forward_backward", "credit"))
     print(
-        f"The first bfloat16 calls (untimed above; they compile the fused kernels) took {first:.1f}s in all."
+        f"The first bfloat16 calls (not in the medians above; they compile the fused kernels) took {first:.1f}s in all."
     )
     print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
           f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip

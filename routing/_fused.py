@@ -41,9 +41,8 @@ def fused(fn: Callable, low: torch.dtype | None, *args):
         # batch of one or more): more than dynamo's default limit of 8 for one function in a varied model.
         with torch._dynamo.config.patch(recompile_limit=64):
             return _COMPILED[fn](*args, low)
-    except (
-        Exception
-    ) as error:  # inductor raises several kinds (no compiler, a failed build); fn itself is right
+    # Inductor raises several kinds of error (no compiler, a failed build); fn itself is right, so it runs as is.
+    except Exception as error:
         ENABLED = False
         warnings.warn(
             f"creditlens could not compile the routing's elementwise work for {low} autocast "
