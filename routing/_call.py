@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._em import chunk_rows
-from ._precision import low_precision, to_low
+from ._precision import add_matmul_, low_precision, matmul, to_low
 
 # Parameters after the M-step's sums, whose gradients `_small.py` gives.
 SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
@@ -93,6 +93,7 @@ class Call:
     chunks: list[tuple[slice, slice]]
     scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
     _small: SimpleNamespace | None = None  # `small()`, made on first use
+    _beta_weights: tuple[torch.Tensor, torch.Tensor] | None = None  # `beta_weights()`, made on first use
 
     def rows(self, name: str, inputs: slice) -> torch.Tensor:
         """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""
@@ -112,10 +113,37 @@ class Call:
         return self._small
 
     def beta_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weight `[2 n_out, d_inp]` and bias `[2 n_out]` computing beta_use and beta_ign in one product."""
-        p = self.p
-        weight = torch.cat([p["compute_beta_use.weight"], p["compute_beta_ign.weight"]])  # [2j, d]
-        return weight, torch.cat([p["compute_beta_use.bias"], p["compute_beta_ign.bias"]])  # [2j]
+        """Weight `[2 n_out, d_inp]` (in the precision of matrix products) and bias `[2 n_out]` computing
+        beta_use and beta_ign in one product; made once per call."""
+        if self._beta_weights is None:
+            p = self.p
+            weight = torch.cat([p["compute_beta_use.weight"], p["compute_beta_ign.weight"]])  # [2j, d]
+            bias = torch.cat([p["compute_beta_use.bias"], p["compute_beta_ign.bias"]])  # [2j]
+            self._beta_weights = to_low(weight, self.low), bias
+        return self._beta_weights
+
+    def betas_backward(
+        self,
+        g_betas: torch.Tensor,
+        x_flat: torch.Tensor,
+        grads: dict[str, torch.Tensor],
+        gx_flat: torch.Tensor | None,
+    ) -> None:
+        """Pass the gradient of computed betas `[(b i), 2 n_out]` (beta_use's, then beta_ign's) on to the
+        weights and biases of their Linear layers (those in `grads`) and, if given, to the inputs' `gx_flat
+        [(b i), d_inp]`, with one matrix product each for both betas. `x_flat [(b i), d_inp]`: the inputs, in
+        the precision of matrix products."""
+        j = self.module.n_out
+        g_weight, g_bias = matmul(g_betas.mT, x_flat, self.low), g_betas.sum(dim=0)  # [(2j)d], [2j]
+        for k, which in enumerate(("use", "ign")):
+            for name, g in (
+                (f"compute_beta_{which}.weight", g_weight),
+                (f"compute_beta_{which}.bias", g_bias),
+            ):
+                if name in grads:
+                    grads[name] += g[k * j : (k + 1) * j]  # [jd] or [j]
+        if gx_flat is not None:
+            add_matmul_(gx_flat, g_betas, self.beta_weights()[0], self.low)  # [(bi)d]
 
     def add_rows(self, grad: torch.Tensor, inputs: slice, per_input: torch.Tensor) -> None:
         """Add a per-input gradient `[b, i, k]` to a parameter's `[n_inp, k]` (`[1, k]` with `n_inp=-1`)."""

@@ -99,8 +99,7 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
     if m.n_inp > 0:
         kept = _Kept(a_inp, p["beta_use"] + p["beta_ign"], p["beta_ign"])  # [ij] each
     else:
-        weight, bias = call.beta_weights()  # [2j, d], [2j]
-        weight = to_low(weight, call.low)  # cast once for all chunks
+        weight, bias = call.beta_weights()  # [2j, d] (cast once for all chunks), [2j]
         betas = x.new_empty(samples, n, 2 * j)  # [bi(2j)]
         kept = _Kept(a_inp, betas[..., :j], betas[..., j:])  # [bij] each
     x_out = P = None
@@ -336,14 +335,9 @@ def _betas_and_a_backward(
         if buffers.g_use is not None:
             g_use += buffers.g_use[sb, si]  # [bij]
             gpf += kept.bign[sb, si]  # [bij]
-        x_flat = call.x_low[sb, si].reshape(-1, d)  # [(bi)d]
+        g_betas = torch.cat([g_use, g_use - gpf], dim=-1).view(-1, 2 * j)  # [(bi)(2j)]
         gx_flat = None if gx is None else gx[sb, si].view(-1, d)  # [(bi)d]
-        for which, g_beta in (("use", g_use), ("ign", g_use - gpf)):
-            g_beta = g_beta.reshape(-1, j)  # [(bi)j]
-            add_matmul_(grads[f"compute_beta_{which}.weight"], g_beta.mT, x_flat, call.low)  # [jd]
-            grads[f"compute_beta_{which}.bias"] += g_beta.sum(dim=0)  # [j]
-            if gx_flat is not None:
-                add_matmul_(gx_flat, g_beta, call.p[f"compute_beta_{which}.weight"], call.low)  # [(bi)d]
+        call.betas_backward(g_betas, call.x_low[sb, si].reshape(-1, d), grads, gx_flat)
     ga_scaled = ga * call.flat_scale[sb]  # [bi]
     call.add_rows(grads["B_A"].unsqueeze(-1), si, ga.unsqueeze(-1))
     if m.n_inp < 0:

@@ -166,7 +166,7 @@ def _inputs_backward(
 ) -> torch.Tensor | None:
     """Pass the gradients of V, U, Q `[k, b, n_inp, n_out]`, a_inp `[b, n_inp]` and computed betas `[b, n_inp,
     2 n_out]` on to the parameters (those in `grads`) and, if `need_x`, to x_inp (returned, else None)."""
-    p, x, j, low = call.p, call.x, call.module.n_out, call.low
+    p, x, low = call.p, call.x, call.low
     x_flat, x_low = x.flatten(0, 1), call.x_low.flatten(0, 1)  # [(bi)d] each
     gx = torch.zeros_like(x) if need_x else None  # [bid]
     gx_flat = None if gx is None else gx.view_as(x_flat)  # [(bi)d]
@@ -198,13 +198,5 @@ def _inputs_backward(
     if gx is not None:
         gx.addcmul_(ga_scaled.unsqueeze(-1), p["W_A"])  # [bid]
     if g_betas is not None:
-        for which, g_beta in (("use", g_betas[..., :j]), ("ign", g_betas[..., j:])):
-            weight, bias = f"compute_beta_{which}.weight", f"compute_beta_{which}.bias"
-            g_beta = g_beta.flatten(0, 1)  # [(bi)j]
-            if weight in grads:
-                add_matmul_(grads[weight], g_beta.mT, x_low, low)  # [jd]
-            if bias in grads:
-                grads[bias] += g_beta.sum(dim=0)  # [j]
-            if gx_flat is not None:
-                add_matmul_(gx_flat, g_beta, p[weight], low)  # [(bi)d]
+        call.betas_backward(g_betas.flatten(0, 1), x_low, grads, gx_flat)
     return gx
