@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mixup", type=float, help="mixup Beta parameter (default: 0.2 images, 0.65 texts)")
     p.add_argument("--n-hid", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--refit", action="store_true",
+        help="a final fit once the recipe is chosen: train on the training and validation splits together "
+        "for --epochs and keep the last epoch",
+    )  # fmt: skip
     p.add_argument("--limit", type=int, help="use at most this many samples of each split (quick runs)")
     p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "creditlens" / "states")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
@@ -63,10 +68,17 @@ def run_train(args: argparse.Namespace) -> int:
     spec = {"type": kind, "name": target} if kind != "vit-dir" else {"type": kind, "path": target}
     backbone = build_backbone(spec, Path.cwd())
     task = "text" if kind == "hf" else "image"
-    labels, splits = _load_splits(args.data, task, args.seed, args.limit)
+    labels, (train, val, test) = _load_splits(args.data, task, args.seed, args.limit)
+    if args.refit:
+        train, val = (
+            LabelledData([*train.inputs, *val.inputs], np.concatenate([train.labels, val.labels])),
+            None,
+        )
     mixup = args.mixup if args.mixup is not None else (0.65 if task == "text" else 0.2)
     config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed)
-    head, metrics = train_head(backbone, _backbone_key(spec), len(labels), *splits, config, args.cache_dir)
+    head, metrics = train_head(
+        backbone, _backbone_key(spec), len(labels), train, val, test, config, args.cache_dir
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if kind == "vit-dir":  # store the backbone's folder relative to the model's, so both can move together
@@ -74,12 +86,12 @@ def run_train(args: argparse.Namespace) -> int:
     name = args.name or args.out.resolve().name
     save_model(args.out, head, name=name, task=task, labels=labels, backbone=spec, metrics=metrics,
                command=args.command_line)  # fmt: skip
-    test = metrics.get("test_accuracy")
-    summary = (
-        f"test accuracy {test:.4f}"
-        if test is not None
-        else f"validation accuracy {metrics['val_accuracy']:.4f}"
-    )
+    if "test_accuracy" in metrics:
+        summary = f"test accuracy {metrics['test_accuracy']:.4f}"
+    elif "val_accuracy" in metrics:
+        summary = f"validation accuracy {metrics['val_accuracy']:.4f}"
+    else:
+        summary = f"trained on {metrics['train_size']} samples"
     print(f"saved {name} to {args.out}: {summary}")
     return 0
 

@@ -65,24 +65,25 @@ def train_head(
     backbone_key: str,
     n_classes: int,
     train: LabelledData,
-    val: LabelledData,
+    val: LabelledData | None,
     test: LabelledData | None,
     config: TrainConfig,
     cache_dir: str | os.PathLike,
 ) -> tuple[RoutingHead, dict[str, Any]]:
-    """Train a `RoutingHead` on the backbone's hidden states; keep the epoch with the best validation accuracy.
+    """Train a `RoutingHead` on the backbone's hidden states; keep the epoch with the best validation accuracy
+    (the last epoch if there is no validation split: a final fit, once a recipe has been chosen on one).
 
     Args:
         backbone: a frozen backbone with `d_depth`, `d_emb` and `encode(inputs) -> Encoding`.
         backbone_key: what identifies the backbone, naming its cached hidden states (see `build_cache`).
         n_classes: number of classes.
-        train, val, test: the data splits (test may be None).
+        train, val, test: the data splits (val and test may be None).
         config: hyperparameters.
         cache_dir: where hidden states are cached.
 
     Returns:
         The best head (on every process) and its metrics: validation accuracy per epoch, the best epoch, and
-        the test accuracy.
+        the test accuracy (those of a split that is None left out).
     """
     rank, world = _distributed()
     caches = {}
@@ -127,22 +128,23 @@ def train_head(
             optimizer.step()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if val is None:
+            continue
         val_acc = accuracy(head, caches["val"], val.labels)
         history.append(val_acc)
         if rank == 0:
             tqdm.write(f"epoch {epoch + 1}: validation accuracy {val_acc:.4f}")
         if val_acc > best_acc:
             best_acc, best_state = val_acc, copy.deepcopy(head.state_dict())
-    head.load_state_dict(best_state)
-    metrics = {
-        "val_accuracy_per_epoch": history,
-        "best_epoch": history.index(best_acc) + 1,
-        "val_accuracy": best_acc,
-        "train_size": len(train.labels),
-        "val_size": len(val.labels),
-        "processes": world,
-        "config": asdict(config),
-    }
+    metrics = {"train_size": len(train.labels), "processes": world, "config": asdict(config)}
+    if val is not None:
+        head.load_state_dict(best_state)
+        metrics |= {
+            "val_accuracy_per_epoch": history,
+            "best_epoch": history.index(best_acc) + 1,
+            "val_accuracy": best_acc,
+            "val_size": len(val.labels),
+        }
     if test is not None:
         metrics["test_accuracy"] = accuracy(head, caches["test"], test.labels)
         metrics["test_size"] = len(test.labels)

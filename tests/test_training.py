@@ -41,6 +41,17 @@ def test_short_training_run_gives_a_model_that_loads_and_predicts(tmp_path: Path
     assert explanation.credit.shape == (2, 49, explanation.credit.shape[2], 10)
 
 
+def test_refit_trains_on_training_and_validation_splits_together(tmp_path: Path, capsys) -> None:
+    assert main(_train_cli(tmp_path / "model", tmp_path / "cache", "--refit", "--epochs", "2")) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "model" / "model.json").read_text())["metrics"]
+    assert metrics["train_size"] == 512  # 256 training and 256 validation images
+    assert (
+        "val_accuracy" not in metrics and "best_epoch" not in metrics
+    )  # no split left to choose an epoch on
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_size"] == 256
+
+
 def test_training_learns_and_keeps_the_best_epoch(tmp_path: Path) -> None:
     from creditlens.attribution.datasets import load_fashion_mnist
 
