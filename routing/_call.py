@@ -15,6 +15,7 @@ from torch import nn
 
 from ._em import chunk_rows
 from ._precision import add_matmul_, low_precision, matmul, to_low
+from ._spare import give_back, low_copy
 
 # Parameters after the M-step's sums, whose gradients `_small.py` gives.
 SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
@@ -42,9 +43,16 @@ def make_call(
     x_given = x_inp.reshape(samples, n, d)  # [bid]
     low = low_precision(x_inp.device, params[0].dtype)
     x = x_given.to(params[0].dtype).contiguous()  # [bid]
-    x_low = x_given.contiguous() if x_given.dtype == low else to_low(x, low)  # [bid]
+    block = None
+    if low is None:
+        x_low = x  # [bid]
+    elif x_given.dtype == low:
+        x_low = x_given.contiguous()  # [bid]
+    else:
+        x_low, block = low_copy(x, low)  # [bid], in memory that `Call.release` hands on (see `_spare.py`)
     return Call(
-        module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=x_low, x_dtype=x_inp.dtype, low=low,
+        module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=x_low, x_low_block=block,
+        x_dtype=x_inp.dtype, low=low,
         mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
         flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out),
         scalar=module._votes_are_smaller(x_inp),
@@ -86,6 +94,7 @@ class Call:
     x: torch.Tensor  # [bid], in the parameters' precision
     # [bid]: x in the precision of matrix products, converted once per call (x itself in full precision)
     x_low: torch.Tensor
+    x_low_block: torch.Tensor | None  # the memory of a copy x_low, to hand on when the call is done; or None
     x_dtype: torch.dtype  # the given input's precision, which its gradient takes
     low: torch.dtype | None  # autocast's lower precision for matrix products, or None
     mask: torch.Tensor | None  # [bij], b either 1 or all samples
@@ -94,6 +103,12 @@ class Call:
     scalar: bool  # whether the layer routes by its scalar votes (`_scalar.py`)
     _small: SimpleNamespace | None = None  # `small()`, made on first use
     _beta_weights: tuple[torch.Tensor, torch.Tensor] | None = None  # `beta_weights()`, made on first use
+
+    def release(self) -> None:
+        """Called when the passes are done with `x_low`: its memory may then hold the next call's."""
+        if self.x_low_block is not None:
+            give_back(self.x_low_block)
+            self.x_low_block = None
 
     def rows(self, name: str, inputs: slice) -> torch.Tensor:
         """A per-input parameter's rows for these inputs (all of it when the layer has `n_inp=-1`)."""

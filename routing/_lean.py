@@ -65,7 +65,9 @@ def lean_forward(
     if torch.is_grad_enabled() and (x_inp.requires_grad or any(p.requires_grad for p in params)):
         return LeanRouting.apply(call, x_inp, *params)
     with autocast_off(x_inp.device):
-        return (scalar_route if call.scalar else _route)(call, keep=False)[0]
+        x_out = (scalar_route if call.scalar else _route)(call, keep=False)[0]
+    call.release()
+    return x_out
 
 
 @dataclass
@@ -181,6 +183,8 @@ class LeanRouting(torch.autograd.Function):
             grads.get(k) if need and k not in unused else None for k, need in zip(call.p, need_params)
         ]
         gx = None if gx is None else gx.view(g_out.shape[:-2] + gx.shape[-2:]).to(call.x_dtype)
+        if not keep_graph:  # no later backward pass of this call will need its input
+            call.release()
         return None, gx, *param_grads
 
 
