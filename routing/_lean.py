@@ -123,7 +123,8 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
         for sb, si in call.chunks:
             x_c, x_low, mask = x[sb, si], call.x_low[sb, si], call.mask_of(sb, si)  # [bid], [bid], [bij]
             if t == 0:  # a_inp and the betas, once per input
-                a_inp[sb, si] = m._a_inp(x_c, call.flat_scale[sb], call.rows("W_A", si), call.rows("B_A", si))
+                x_a = x_low if m.n_inp < 0 else x_c  # a matrix-vector product reads the smaller copy
+                a_inp[sb, si] = m._a_inp(x_a, call.flat_scale[sb], call.rows("W_A", si), call.rows("B_A", si))
                 if m.n_inp < 0:
                     beta_c = betas[sb, si].view(-1, 2 * j)  # [(bi)(2j)]
                     addmm(bias, x_low.reshape(-1, d), weight.mT, call.low, out=beta_c)
@@ -345,7 +346,9 @@ def _betas_and_a_backward(
     ga_scaled = ga * call.flat_scale[sb]  # [bi]
     call.add_rows(grads["B_A"].unsqueeze(-1), si, ga.unsqueeze(-1))
     if m.n_inp < 0:
-        grads["W_A"][0].addmv_(x_c.reshape(-1, d).mT, ga_scaled.flatten())  # [d]
+        add_matmul_(
+            grads["W_A"][0], call.x_low[sb, si].reshape(-1, d).mT, ga_scaled.flatten(), call.low
+        )  # [d]
     else:
         grads["W_A"][si] += (ga_scaled.unsqueeze(-1) * x_c).sum(dim=0)  # [id], a temporary like vecdot's
     if gx is not None:

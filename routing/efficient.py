@@ -231,8 +231,9 @@ class EfficientVectorRouting(nn.Module):
     ) -> torch.Tensor:
         """Activation scores `[..., i]` of inputs `x [..., i, d_inp]` (W_A, B_A: rows of those inputs).
 
-        Computed in x's precision even under autocast: a matrix-vector product gains nothing from a lower one,
-        and f(a) scales every credit of its input.
+        The product is computed in x's precision, autocast or not (f(a) scales every credit of its input): in
+        float32, but for the lean path's layers with `n_inp=-1`, which pass their bfloat16 copy of the inputs
+        under bfloat16 autocast (a matrix-vector product is bound by reading x, and the copy is half the bytes).
         """
         with autocast_off(x.device):
             W_A = W_A.to(x.dtype)
