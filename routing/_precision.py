@@ -3,12 +3,12 @@
 It is opt-in: outside `torch.autocast` nothing here changes a result. Inside, for example
 `torch.autocast("cpu", dtype=torch.bfloat16)`, the plain call of `EfficientVectorRouting` (`_lean.py`,
 `_scalar.py`, `_small.py`) runs its matrix products in autocast's lower precision (the votes' projections, the
-E-step's scores `x_inp pred_x_inp^T`, the M-step's sums `phi^T x_inp`, the betas' products, with `n_inp=-1`
-the activation scores' `x_inp W_A^T`, and all of their gradients) and everything else in the parameters' precision: the activations f(a), the log-sigmoid scores and
-the softmax over outputs, phi, and the sums over chunks of inputs. A product is rounded to the lower precision
-once (bfloat16 keeps 8 bits of mantissa; the products themselves accumulate in float32) and then added in
-float32. On this path the lean call's elementwise work runs as compiled kernels (`_fused.py`), still in
-float32.
+E-step's scores `x_inp pred_x_inp^T`, the M-step's sums `phi^T x_inp`, the betas' products, and all of their
+gradients; with `n_inp=-1` also the activation scores `x_inp W_A^T`, though not their gradient) and everything
+else in the parameters' precision: the activations f(a), the log-sigmoid scores and the softmax over outputs,
+phi, and the sums over chunks of inputs. A product is rounded to the lower precision once (bfloat16 keeps 8
+bits of mantissa; the products themselves accumulate in float32) and then added in float32. On this path the
+lean call's elementwise work runs as compiled kernels (`_fused.py`), still in float32.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def matmul_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, low: torch.
 
 
 def add_matmul_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tensor:
-    """`out += a @ b` for 1-D (b a vector), 2-D or batched 3-D `out`: fused in full precision, or the product
-    computed in `low` precision and added in out's."""
+    """`out += a @ b` for 2-D or batched 3-D `out`: fused in full precision, or the product computed in `low`
+    precision and added in out's."""
     if low is None:
-        return {1: out.addmv_, 2: out.addmm_, 3: out.baddbmm_}[out.dim()](a, b)
+        return out.baddbmm_(a, b) if out.dim() == 3 else out.addmm_(a, b)
     return out.add_(a.to(low) @ b.to(low))
