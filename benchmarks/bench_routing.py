@@ -248,7 +248,9 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
         result[f"speedup_{kind}"] = result[f"float32_{kind}_s"] / result[f"bfloat16_{kind}_s"]
     for precision in ("float32", "bfloat16"):
         with torch.autocast(**BF16, enabled=precision == "bfloat16"):
-            result[f"{precision}_profile_ms"] = profile_forward_backward(model, x_inp)
+            result[f"{precision}_profile_ms"], result[f"{precision}_profile_calls"] = (
+                profile_forward_backward(model, x_inp)
+            )
     return result
 
 
@@ -257,19 +259,23 @@ MATRIX_PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::addmm_", "aten
 CASTS = {"aten::copy_"}  # under autocast mostly rounding to bfloat16; also same-precision copies
 
 
-def profile_forward_backward(model: nn.Module, x_inp: torch.Tensor) -> dict[str, float]:
-    """Self CPU milliseconds of one forward+backward by kind of operation: matrix products, casts (every
-    `copy_`) and everything else (mostly elementwise work). Run it on a warm model (`bf16_report` profiles
-    after its timed runs)."""
+def profile_forward_backward(
+    model: nn.Module, x_inp: torch.Tensor
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Self CPU milliseconds and numbers of calls of one forward+backward by kind of operation: matrix products,
+    casts (every `copy_`) and everything else (mostly elementwise work). Run it on a warm model (`bf16_report`
+    profiles after its timed runs)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         forward_backward(model, x_inp)
-    totals = {"matrix_products": 0.0, "casts": 0.0, "other": 0.0}
+    kinds = ("matrix_products", "casts", "other")
+    totals, calls = dict.fromkeys(kinds, 0.0), dict.fromkeys(kinds, 0)
     for event in prof.key_averages():
         kind = (
             "matrix_products" if event.key in MATRIX_PRODUCTS else "casts" if event.key in CASTS else "other"
         )
         totals[kind] += event.self_cpu_time_total / 1e3
-    return totals
+        calls[kind] += event.count
+    return totals, calls
 
 
 def print_bf16_report(r: dict) -> None:

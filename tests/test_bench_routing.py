@@ -50,4 +50,5 @@ def test_bf16_report_on_a_tiny_configuration() -> None:
     for precision in ("float32", "bfloat16"):  # the profile finds the matrix products by their op names
         parts = result[f"{precision}_profile_ms"]
         assert set(parts) == {"matrix_products", "casts", "other"} and parts["matrix_products"] > 0
-    assert result["bfloat16_profile_ms"]["casts"] > result["float32_profile_ms"]["casts"]
+    # bfloat16 adds casts (the input, weights, product results): counted, as times this small are noisy
+    assert result["bfloat16_profile_calls"]["casts"] > result["float32_profile_calls"]["casts"]
