@@ -46,9 +46,8 @@ def test_refit_trains_on_training_and_validation_splits_together(tmp_path: Path,
     assert "test accuracy" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "model" / "model.json").read_text())["metrics"]
     assert metrics["train_size"] == 512  # 256 training and 256 validation images
-    assert (
-        "val_accuracy" not in metrics and "best_epoch" not in metrics
-    )  # no split left to choose an epoch on
+    # no validation split is left to choose an epoch on, so the last one is kept and none is reported
+    assert "val_accuracy" not in metrics and "best_epoch" not in metrics
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_size"] == 256
 
 
