@@ -296,7 +296,8 @@ def print_bf16_report(r: dict) -> None:
     print()
     first = sum(r[f"bfloat16_{kind}_first_s"] for kind in ("forward", "forward_backward", "credit"))
     print(
-        f"The first bfloat16 calls (not in the medians above; they compile the fused kernels) took {first:.1f}s in all."
+        "The first bfloat16 calls (not in the medians above; they compile the fused kernels) "
+        f"took {first:.1f}s in all."
     )
     print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
           f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip
