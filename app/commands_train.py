@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-lr", type=float, default=1e-3)
     p.add_argument("--mixup", type=float, help="mixup Beta parameter (default: 0.2 images, 0.65 texts)")
-    p.add_argument("--n-hid", type=int, default=64)
+    p.add_argument("--n-hid", type=int, default=64, help="vectors in the head's two hidden routings")
+    p.add_argument("--d-hid", type=int, help="size of each hidden vector (default: the backbone's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--refit", action="store_true",
@@ -75,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
             None,
         )
     mixup = args.mixup if args.mixup is not None else (0.65 if task == "text" else 0.2)
-    config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed)
+    config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed, args.d_hid)
     head, metrics = train_head(
         backbone, _backbone_key(spec), len(labels), train, val, test, config, args.cache_dir
     )

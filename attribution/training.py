@@ -37,6 +37,7 @@ class TrainConfig:
         mixup_alpha: mixup draws each sample's weight from Beta(alpha, alpha); 0 turns mixup off. The paper
             uses 0.2 for images and 0.65 for texts.
         n_hid: vectors in the head's two hidden routings.
+        d_hid: size of each of those vectors (None: the backbone's `d_emb`, as in the paper).
         seed: seed of the head's initialisation and of the batch order.
     """
 
@@ -46,6 +47,7 @@ class TrainConfig:
     mixup_alpha: float = 0.2
     n_hid: int = 64
     seed: int = 0
+    d_hid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def train_head(
                 backbone, backbone_key, data.inputs, cache_dir, desc=f"encoding {name}"
             )
     torch.manual_seed(config.seed)
-    head = RoutingHead(backbone.d_depth, backbone.d_emb, n_classes, n_hid=config.n_hid)
+    head = RoutingHead(backbone.d_depth, backbone.d_emb, n_classes, n_hid=config.n_hid, d_hid=config.d_hid)
     model = torch.nn.parallel.DistributedDataParallel(head) if world > 1 else head
     steps_per_epoch = max(1, len(train.labels) // config.batch_size)
     optimizer = torch.optim.RAdam(model.parameters(), lr=config.max_lr)

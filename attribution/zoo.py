@@ -131,6 +131,7 @@ def save_model(
             "d_emb": head.d_emb,
             "n_classes": head.n_classes,
             "n_hid": head.n_hid,
+            "d_hid": head.d_hid,
         },
         "metrics": metrics,
         "command": command,

@@ -231,9 +231,9 @@ class EfficientVectorRouting(nn.Module):
     ) -> torch.Tensor:
         """Activation scores `[..., i]` of inputs `x [..., i, d_inp]` (W_A, B_A: rows of those inputs).
 
-        The product is computed in x's precision, autocast or not (f(a) scales every credit of its input): in
-        float32, but for the lean path's layers with `n_inp=-1`, which pass their bfloat16 copy of the inputs
-        under bfloat16 autocast (a matrix-vector product is bound by reading x, and the copy is half the bytes).
+        The product runs in x's own precision with autocast off (f(a) scales every credit of its input), so
+        the caller picks it: float32 inputs, or a reduced-precision copy it already holds (this matrix-vector
+        product is bound by reading x, and such a copy is half the bytes).
         """
         with autocast_off(x.device):
             W_A = W_A.to(x.dtype)

@@ -47,6 +47,7 @@ class RoutingHead(nn.Module):
         d_emb: size of each hidden state.
         n_classes: number of classes (>= 2).
         n_hid: number of vectors in the two hidden routings. Default: 64, as in the paper.
+        d_hid: size of each hidden vector. Default: `d_emb`, as in the paper.
         device, dtype: where and in what precision to create the parameters.
     """
 
@@ -56,22 +57,28 @@ class RoutingHead(nn.Module):
         d_emb: int,
         n_classes: int,
         n_hid: int = 64,
+        d_hid: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         kw = {"device": device, "dtype": dtype}
-        self.d_depth, self.d_emb, self.n_classes, self.n_hid = d_depth, d_emb, n_classes, n_hid
+        d_hid = d_emb if d_hid is None else d_hid
+        self.d_depth, self.d_emb, self.n_classes = d_depth, d_emb, n_classes
+        self.n_hid, self.d_hid = n_hid, d_hid
         self.W = nn.Parameter(torch.ones(d_depth, d_emb, **kw))
         self.B = nn.Parameter(torch.zeros(d_depth, d_emb, **kw))
         self.route = nn.Sequential(
-            EfficientVectorRouting(n_inp=-1, n_out=n_hid, d_inp=d_emb, d_out=d_emb, **kw),
-            EfficientVectorRouting(n_inp=n_hid, n_out=n_hid, d_inp=d_emb, d_out=d_emb, **kw),
-            EfficientVectorRouting(n_inp=n_hid, n_out=n_classes, d_inp=d_emb, d_out=1, **kw),
+            EfficientVectorRouting(n_inp=-1, n_out=n_hid, d_inp=d_emb, d_out=d_hid, **kw),
+            EfficientVectorRouting(n_inp=n_hid, n_out=n_hid, d_inp=d_hid, d_out=d_hid, **kw),
+            EfficientVectorRouting(n_inp=n_hid, n_out=n_classes, d_inp=d_hid, d_out=1, **kw),
         )
 
     def extra_repr(self) -> str:
-        return f"d_depth={self.d_depth}, d_emb={self.d_emb}, n_classes={self.n_classes}, n_hid={self.n_hid}"
+        return (
+            f"d_depth={self.d_depth}, d_emb={self.d_emb}, n_classes={self.n_classes}, n_hid={self.n_hid}, "
+            f"d_hid={self.d_hid}"
+        )
 
     def forward(self, hidden_states: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores `[..., n_classes]` of hidden states `[..., n_pos, d_depth, d_emb]`.

@@ -42,9 +42,12 @@ def test_short_training_run_gives_a_model_that_loads_and_predicts(tmp_path: Path
 
 
 def test_refit_trains_on_training_and_validation_splits_together(tmp_path: Path, capsys) -> None:
-    assert main(_train_cli(tmp_path / "model", tmp_path / "cache", "--refit", "--epochs", "2")) == 0
+    extra = ("--refit", "--epochs", "2", "--d-hid", "32")
+    assert main(_train_cli(tmp_path / "model", tmp_path / "cache", *extra)) == 0
     assert "test accuracy" in capsys.readouterr().out
-    metrics = json.loads((tmp_path / "model" / "model.json").read_text())["metrics"]
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert config["head"]["d_hid"] == 32 and load_saved_model(tmp_path / "model").classifier.head.d_hid == 32
+    metrics = config["metrics"]
     assert metrics["train_size"] == 512  # 256 training and 256 validation images
     # no validation split is left to choose an epoch on, so the last one is kept and none is reported
     assert "val_accuracy" not in metrics and "best_epoch" not in metrics

@@ -76,6 +76,20 @@ def test_saved_model_errors_name_the_problem(tmp_path: Path) -> None:
         load_saved_model(folder)
 
 
+def test_a_head_with_its_own_hidden_size_is_saved_and_loaded_back(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    # the bundled ViT's depths and width, with hidden vectors of 16 elements instead of 128
+    head = RoutingHead(d_depth=7, d_emb=128, n_classes=10, n_hid=4, d_hid=16).eval()
+    assert head.route[0].W_F2.shape == (128, 16) and head.route[1].W_F2.shape == (16, 16)
+    backbone = {"type": "vit-dir", "path": str((BUNDLED_DIR / "fashion-mnist-vit").resolve())}
+    save_model(tmp_path / "small", head, name="small", task="image", labels=[str(i) for i in range(10)],
+               backbone=backbone, metrics={}, command="test")  # fmt: skip
+    loaded = load_saved_model(tmp_path / "small").classifier.head
+    assert loaded.d_hid == 16
+    states = torch.randn(2, 49, 7, 128)
+    torch.testing.assert_close(loaded(states), head(states), rtol=0, atol=0)
+
+
 def _fashion_test_accuracy(classifier: torch.nn.Module) -> float:
     from creditlens.attribution.datasets import load_fashion_mnist
 
