@@ -20,12 +20,6 @@ from ._spare import give_back, low_copy
 # Parameters after the M-step's sums, whose gradients `_small.py` gives.
 SMALL = ("W_F1", "W_F2", "B_F2", "W_G1", "W_G2", "B_G2")
 
-# Chunks are this many times larger in reduced precision: the matrix products run about 3x faster there, so the
-# per-chunk costs (the compiled kernels' calls, Python) weigh more. On the paper head's configuration under
-# bfloat16 autocast (`benchmarks/bench_routing.py`), medians of 12 alternating forward+backward passes took
-# 0.453 s with chunks of 2**18 elements and 0.387 s with 2**20; 2**19 and 2**21 were no better than these.
-LOW_PRECISION_CHUNK_FACTOR = 4
-
 
 def make_call(
     module: nn.Module, x_inp: torch.Tensor, pair_mask: torch.Tensor | None, scale: torch.Tensor
@@ -60,7 +54,7 @@ def make_call(
         module=module, p=dict(zip(names, params)), batch=batch, x=x, x_low=x_low, x_low_block=block,
         x_dtype=x_inp.dtype, low=low,
         mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
-        flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out, 1 if low is None else LOW_PRECISION_CHUNK_FACTOR),
+        flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out, low),
         scalar=module._votes_are_smaller(x_inp),
     )  # fmt: skip
 
@@ -73,14 +67,14 @@ def _param_names(m: nn.Module) -> tuple[str, ...]:
     return ("W_A", "B_A", "W_S", "B_S", *SMALL, *betas)
 
 
-def _chunks(samples: int, n: int, n_out: int, factor: int) -> list[tuple[slice, slice]]:
-    """(samples, inputs) of chunks of at most `factor * chunk_rows` inputs: runs of whole samples, or parts of one.
+def _chunks(samples: int, n: int, n_out: int, low: torch.dtype | None) -> list[tuple[slice, slice]]:
+    """(samples, inputs) of chunks of at most `chunk_rows` inputs: runs of whole samples, or parts of one.
 
     Either way a chunk of the contiguous `[b, i, d]` input is itself contiguous, so it flattens to a matrix.
     Chunks are made as even as they can be, so that their temporaries are of one size and the allocator
     reuses the same blocks for every chunk.
     """
-    rows = factor * chunk_rows(1, n_out)
+    rows = chunk_rows(1, n_out, low)
     if rows < n:
         step = -(-n // -(-n // rows))  # n split into ceil(n / rows) even parts
         return [

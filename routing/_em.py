@@ -32,6 +32,13 @@ from torch import nn
 # of the paper's head by 45 MiB through heap fragmentation), large enough for efficient matrix products.
 CHUNK_ELEMENTS = 2**18
 
+# A plain call's chunks (`_call.py`) are this many times larger in reduced precision: the matrix products run
+# about 3x faster there, so the per-chunk costs (the compiled kernels' calls, Python) weigh more. On the paper head's configuration under
+# bfloat16 autocast (`benchmarks/bench_routing.py`), medians of 12 alternating forward+backward passes took
+# 0.453 s with chunks of 2**18 elements and 0.387 s with 2**20; 2**19 and 2**21 were no better than these.
+# `route()` keeps float32's chunks, which measured faster there (`EfficientVectorRouting._run`).
+LOW_PRECISION_CHUNK_FACTOR = 4
+
 
 class RowCredit(NamedTuple):
     """Credit of one chunk of inputs in one iteration."""
@@ -109,9 +116,11 @@ def activation(a_inp: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return f_a_inp if mask is None else f_a_inp.masked_fill(mask, 0.0)  # [...i1] or [...ij]
 
 
-def chunk_rows(batch_numel: int, n_out: int) -> int:
-    """Inputs per chunk, so that each `[..., chunk, n_out]` tensor holds at most `CHUNK_ELEMENTS` elements."""
-    return max(1, CHUNK_ELEMENTS // max(1, batch_numel * n_out))
+def chunk_rows(batch_numel: int, n_out: int, low: torch.dtype | None = None) -> int:
+    """Inputs per chunk, so that each `[..., chunk, n_out]` tensor holds at most `CHUNK_ELEMENTS` elements
+    (`LOW_PRECISION_CHUNK_FACTOR` times as many when matrix products run in a lower precision `low`)."""
+    elements = CHUNK_ELEMENTS * (1 if low is None else LOW_PRECISION_CHUNK_FACTOR)
+    return max(1, elements // max(1, batch_numel * n_out))
 
 
 def split_rows(tensor: torch.Tensor | None, rows: int, n_inp: int) -> list[torch.Tensor | None]:

@@ -11,7 +11,7 @@ import torch
 import creditlens.routing._em as em
 import creditlens.routing._fused as fused
 from creditlens.routing import EfficientVectorRouting
-from creditlens.routing._call import LOW_PRECISION_CHUNK_FACTOR, make_call
+from creditlens.routing._call import make_call
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 N, N_OUT, D_INP = 24, 6, 32
@@ -47,7 +47,7 @@ def test_compiled_kernels_equal_the_functions_as_written(
     monkeypatch: pytest.MonkeyPatch, n_inp: int, masked: bool
 ) -> None:
     # several chunks per sample under bfloat16 (whose chunks are larger)
-    monkeypatch.setattr(em, "CHUNK_ELEMENTS", 10 * N_OUT // LOW_PRECISION_CHUNK_FACTOR)
+    monkeypatch.setattr(em, "CHUNK_ELEMENTS", 10 * N_OUT // em.LOW_PRECISION_CHUNK_FACTOR)
     module = _layer(n_inp, d_out=16)
     x_inp = torch.randn(2, N, D_INP)
     with torch.autocast(**BF16):
