@@ -29,7 +29,7 @@ from torch import nn
 from ._precision import add_matmul_, matmul
 
 # F.layer_norm's default, which EfficientVectorRouting._norm uses.
-_LAYER_NORM_EPS = 1e-5
+LAYER_NORM_EPS = 1e-5
 
 
 def vote_backward(
@@ -92,7 +92,7 @@ def predict_backward(
 def norm_backward(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """The gradient of x `[..., h]` given g of `F.layer_norm(x, x.shape[-1:])` (no affine)."""
     var, mean = torch.var_mean(x, dim=-1, correction=0, keepdim=True)  # [...1] each
-    rstd = (var + _LAYER_NORM_EPS).rsqrt()  # [...1]
+    rstd = (var + LAYER_NORM_EPS).rsqrt()  # [...1]
     y = (x - mean).mul_(rstd)  # [...h]
     g_mean, gy_mean = g.mean(dim=-1, keepdim=True), (g * y).mean(dim=-1, keepdim=True)  # [...1] each
     return (g - g_mean).sub_(y.mul_(gy_mean)).mul_(rstd)  # [...h]

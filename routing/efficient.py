@@ -31,6 +31,7 @@ from ._em import (
 )
 from ._lean import lean_forward
 from ._precision import autocast_off, low_precision
+from ._small import LAYER_NORM_EPS
 from .output import VectorRoutingOutput
 from .trace import announce, is_observed
 
@@ -133,11 +134,13 @@ class EfficientVectorRouting(nn.Module):
         f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
         V = None if self.memory_efficient else self._votes(x_inp, scale)  # [...ijh]
         state = self._run(x_inp, pair_mask, scale, f_a_inp, V)
-        if self.normalize:
+        std_out = None
+        if self.normalize and self.d_out > 1:
+            std_out = (state.x_out.var(-1, unbiased=False, keepdim=True) + LAYER_NORM_EPS).sqrt()  # [...j1]
             state = state._replace(x_out=self._norm(state.x_out))  # [...jh]
         out = VectorRoutingOutput(
             x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
-            pred_x_inp=state.pred_x_inp, S=state.S, V=V,
+            pred_x_inp=state.pred_x_inp, S=state.S, V=V, std_out=std_out,
         )  # fmt: skip
         announce(self, out)
         return out

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .efficient import EfficientVectorRouting
+from .output import VectorRoutingOutput
 from .trace import is_observed
 
 
@@ -27,11 +28,14 @@ class HeadOutput:
             `[..., n_hid, n_classes]`. Rows of the first are position-major (`row = pos * d_depth + depth`).
         votes: the last routing's vote of each hidden vector for each class, `[..., n_hid, n_classes]`, so that
             `scores == (phis[-1] * votes).sum(-2)`.
+        outputs: each routing's full result (phi, the normalization's `std_out`, ...), in order; what
+            `creditlens.attribution.head_contributions` holds fixed to split the scores exactly.
     """
 
     scores: torch.Tensor
     phis: list[torch.Tensor]
     votes: torch.Tensor
+    outputs: tuple[VectorRoutingOutput, ...] = ()
 
 
 class RoutingHead(nn.Module):
@@ -99,14 +103,14 @@ class RoutingHead(nn.Module):
         """Class scores together with the credit of each routing (see `HeadOutput`)."""
         x = self.embed(hidden_states)  # [...id]
         pad_mask = self._input_pad_mask(pad_mask)  # [...i]
-        phis = []
+        outputs = []
         for depth, routing in enumerate(self.route):
             x_inp = x
-            out = routing.route(x_inp, pad_mask=pad_mask if depth == 0 else None)
-            phis.append(out.phi)
-            x = out.x_out  # [...jh]
+            outputs.append(routing.route(x_inp, pad_mask=pad_mask if depth == 0 else None))
+            x = outputs[-1].x_out  # [...jh]
         votes = self.route[-1].votes(x_inp).squeeze(-1)  # [...ij]
-        return HeadOutput(scores=x.squeeze(-1), phis=phis, votes=votes)
+        phis = [out.phi for out in outputs]
+        return HeadOutput(scores=x.squeeze(-1), phis=phis, votes=votes, outputs=tuple(outputs))
 
     def _input_pad_mask(self, pad_mask: torch.Tensor | None) -> torch.Tensor | None:
         """A padding mask over positions `[..., n_pos]` as one over the first routing's inputs."""

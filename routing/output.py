@@ -21,6 +21,9 @@ class VectorRoutingOutput:
         pred_x_inp: inputs predicted by each output `[..., n_out, d_inp]`; None after a single iteration.
         S: similarity of actual and predicted inputs `[..., n_inp, n_out]`; None after a single iteration.
         V: votes `[..., n_inp, n_out, d_out]` when the layer materialises them, else None.
+        std_out: the standard deviation each output vector was divided by when normalized, `[..., n_out, 1]`
+            (`sqrt(var + eps)` of the M-step's output); None when the layer does not normalize. Held at this
+            value, the normalization is linear, which makes exact contributions possible.
     """
 
     x_out: torch.Tensor
@@ -31,6 +34,7 @@ class VectorRoutingOutput:
     pred_x_inp: torch.Tensor | None = None
     S: torch.Tensor | None = None
     V: torch.Tensor | None = None
+    std_out: torch.Tensor | None = None
 
     @property
     def D_use(self) -> torch.Tensor:
