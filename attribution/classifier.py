@@ -104,28 +104,33 @@ class Classifier(nn.Module):
         classes: int | str | Sequence[int | str] | None = None,
         *,
         top_k: int | None = None,
+        method: str = "contribution",
     ) -> Explanation:
-        """Scores and the credit of every position at every depth, from one forward pass without gradients.
+        """Scores and the credit of every position at every depth for the explained classes.
 
         Args:
             inputs: what the backbone's `encode` takes: images (PIL, uint8 arrays, or preprocessed pixels
                 `[B, C, H, W]`) or texts (a string or a list of strings).
             classes: the classes to explain, by index or name. Default: all classes.
             top_k: instead of `classes`, explain the union of each sample's `top_k` classes.
+            method: what the credit is (see `explain_methods.METHODS`): `"contribution"` (default; each
+                hidden state's exact share of the score, one forward pass), `"contribution_rollout"` and
+                `"contribution_lrp"` (carried to the input positions), or `"paper"` (the paper's credit of
+                phi).
 
         Returns:
             An `ImageExplanation` or a `TextExplanation` (per the backbone's positions) whose `credit` is
-            `[B, n_pos, d_depth, n_sel]`.
+            `[B, n_pos, d_depth, n_sel]`; for the contribution methods, `credit` summed over positions and
+            depths plus `bias` is each explained score.
         """
-        with torch.no_grad():
-            encoding = self.encode(inputs)
-            out = self.head.forward_with_phi(encoding.hidden_states, encoding.pad_mask)
-            credit = end_to_end_credit(out, encoding.pad_mask, self.head.d_depth)  # [bpln]
-            selected = self._select(out.scores, classes, top_k)  # [n]
-            if len(selected) < len(self.labels):  # selecting all would copy the largest tensor for nothing
-                credit = credit.index_select(-1, selected.to(credit.device))  # [bpln]
-        kind = ImageExplanation if isinstance(encoding.positions, PatchPositions) else TextExplanation
-        return kind(out.scores, self.labels, selected, credit, encoding.positions, out)
+        from .explain_methods import compute_credit
+
+        result = compute_credit(self, inputs, method, lambda scores: self._select(scores, classes, top_k))
+        kind = ImageExplanation if isinstance(result.encoding.positions, PatchPositions) else TextExplanation
+        return kind(
+            result.out.scores, self.labels, result.selected, result.credit, result.encoding.positions,
+            result.out, method, result.bias,
+        )  # fmt: skip
 
     def _select(
         self, scores: torch.Tensor, classes: int | str | Sequence[int | str] | None, top_k: int | None

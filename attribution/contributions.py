@@ -86,7 +86,9 @@ def chain_contributions(
         G[m, select.to(x_inp.device).repeat_interleave(d_out), m % d_out] = 1.0
         P, scale, bias = _walk_back(layers, outputs, pad_mask, G)
         x = x_inp.to(dtype)
-        values = scale * (outputs[0].phi.to(dtype).unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(-1)  # [...mi]
+        values = scale * (outputs[0].phi.to(dtype).unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(
+            -1
+        )  # [...mi]
         values = values.transpose(-2, -1).unflatten(-1, (n_sel, d_out))  # [...i n h]
         g = None
         if grad:
@@ -189,10 +191,14 @@ def _length_scale(
 
 def _check_chain(layers: Sequence[EfficientVectorRouting], outputs: Sequence[VectorRoutingOutput]) -> None:
     if len(layers) == 0 or len(layers) != len(outputs):
-        raise ValueError(f"give one output per routing: got {len(layers)} routings and {len(outputs)} outputs.")
+        raise ValueError(
+            f"give one output per routing: got {len(layers)} routings and {len(outputs)} outputs."
+        )
     for layer in layers:
         if not isinstance(layer, EfficientVectorRouting):
-            raise TypeError(f"exact contributions need EfficientVectorRouting layers, got {type(layer).__name__}.")
+            raise TypeError(
+                f"exact contributions need EfficientVectorRouting layers, got {type(layer).__name__}."
+            )
     for a, b in zip(layers[:-1], layers[1:]):
         if (a.n_out, a.d_out) != (max(b.n_inp, a.n_out), b.d_inp):
             raise ValueError("each routing's input must be the previous one's output (n_out, d_out).")

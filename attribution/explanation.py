@@ -50,6 +50,9 @@ class Explanation:
         positions: what each position is (`PatchPositions` or `TokenPositions`).
         head: the routing head's output: scores, the credit `phis` of its three routings and the last
             routing's `votes`, with `scores == (head.phis[-1] * head.votes).sum(-2)`.
+        method: the method that made `credit` (see `Classifier.explain`).
+        bias: for the contribution methods, `[B, n_sel]` what is not any position's: `credit` summed over
+            positions and depths plus `bias` is each explained score. None for `paper`.
     """
 
     scores: torch.Tensor
@@ -58,6 +61,8 @@ class Explanation:
     credit: torch.Tensor
     positions: PatchPositions | TokenPositions
     head: HeadOutput
+    method: str = "paper"
+    bias: torch.Tensor | None = None
 
     @property
     def probs(self) -> torch.Tensor:

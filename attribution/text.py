@@ -11,7 +11,8 @@ result does not depend on the batch it is in).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -104,6 +105,36 @@ class TextBackbone(nn.Module):
         out = self.model(**inputs, output_hidden_states=True)
         chunks = torch.stack(out.hidden_states, dim=-2)  # [clpd]: per chunk, per token, per depth
         return self._join(texts, enc, chunks, real, special)
+
+    @property
+    def embedding_layer(self) -> nn.Module:
+        """The module whose output `[B, n_tokens, d_emb]` is the input embedding (the word embeddings)."""
+        return self.model.get_input_embeddings()
+
+    @property
+    def embedding_offset(self) -> int:
+        """Position of the first embedding row (every position is a token)."""
+        return 0
+
+    @contextmanager
+    def attention_maps(self) -> Iterator[list[torch.Tensor]]:
+        """A context that collects each layer's attention probabilities `[B, n_heads, n_pos, n_pos]` of the
+        forward passes run in it (first layer first; each keeps its graph)."""
+        maps: list[torch.Tensor] = []
+        implementation = self.model.config._attn_implementation
+
+        def take(module: nn.Module, args: tuple, output: Any) -> None:
+            maps.append(output[1])  # (context, attention probabilities)
+
+        # Only the eager implementation forms the probabilities; the self-attention module returns them.
+        self.model.set_attn_implementation("eager")
+        handles = [layer.attention.self.register_forward_hook(take) for layer in self.model.encoder.layer]
+        try:
+            yield maps
+        finally:
+            for handle in handles:
+                handle.remove()
+            self.model.set_attn_implementation(implementation)
 
     def forward(self, texts: str | Sequence[str]) -> torch.Tensor:
         """Hidden states `[B, n_pos, d_depth, d_emb]` of texts (see `encode`)."""

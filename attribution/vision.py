@@ -101,6 +101,39 @@ class VisionBackbone(nn.Module):
         """Size of each hidden state."""
         return int(self.model.embed_dim)
 
+    @property
+    def embedding_layer(self) -> nn.Module:
+        """The module whose output `[B, n_patches, d_emb]` is the input embedding (one row per patch)."""
+        return self.model.patch_embed
+
+    @property
+    def embedding_offset(self) -> int:
+        """Position of the first embedding row: the patches come after the prefix tokens."""
+        return self.num_prefix_tokens
+
+    @contextmanager
+    def attention_maps(self) -> Iterator[list[torch.Tensor]]:
+        """A context that collects each block's attention probabilities `[B, n_heads, n_pos, n_pos]` of the
+        forward passes run in it (first block first; each keeps its graph)."""
+        maps: list[torch.Tensor] = []
+        modules = [block.attn for block in self.model.blocks]
+        fused = [getattr(module, "fused_attn", False) for module in modules]
+
+        def take(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            maps.append(output)
+
+        # timm's fused attention never forms the probabilities; the unfused path passes them to attn_drop.
+        handles = [module.attn_drop.register_forward_hook(take) for module in modules]
+        for module in modules:
+            module.fused_attn = False
+        try:
+            yield maps
+        finally:
+            for module, was_fused in zip(modules, fused):
+                module.fused_attn = was_fused
+            for handle in handles:
+                handle.remove()
+
     def preprocess(self, images: ImageInput) -> torch.Tensor:
         """Pixels `[B, C, H, W]` from PIL images or `uint8` arrays `[H, W(, C)]`, with the model's transform.
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ..carry import identity, rollout_matrices
+
 
 def rollout(maps: Sequence[torch.Tensor], readout: torch.Tensor) -> torch.Tensor:
     """Attention rollout (Abnar and Zuidema 2020).
@@ -27,18 +29,6 @@ def rollout(maps: Sequence[torch.Tensor], readout: torch.Tensor) -> torch.Tensor
         `[B, n_pos]` relevance of each position.
     """
     return _read(rollout_matrices(maps)[-1], readout)
-
-
-def rollout_matrices(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """The rollout from the input to the output of each block: `[B, n_pos, n_pos]` per depth, the identity
-    first (depth 0, the embedding output), then one matrix per block (row: position at that depth; column:
-    input position)."""
-    joints = [_identity(maps[0])]  # [bqk]
-    for attention in maps:
-        mixed = 0.5 * attention.mean(1) + 0.5 * _identity(attention)  # [bqk]
-        mixed = mixed / mixed.sum(-1, keepdim=True)
-        joints.append(mixed @ joints[-1])  # [bqk]
-    return joints
 
 
 def credit_through_rollout(credit: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -82,17 +72,11 @@ def grad_rollout(
     """
     if len(maps) != len(grads):
         raise ValueError(f"got {len(maps)} attention maps but {len(grads)} gradients.")
-    relevance = _identity(maps[0])  # [bqk]
+    relevance = identity(maps[0])  # [bqk]
     for attention, grad in zip(maps, grads):
         weighted = (grad * attention).clamp(min=0).mean(1)  # [bqk]
         relevance = relevance + weighted @ relevance
     return _read(relevance, readout)
-
-
-def _identity(attention: torch.Tensor) -> torch.Tensor:
-    """`[B, n, n]` identity matrices matching `attention` `[B, ..., n, n]`."""
-    n = attention.shape[-1]
-    return torch.eye(n, dtype=attention.dtype, device=attention.device).expand(attention.shape[0], n, n)
 
 
 def _read(joint: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:

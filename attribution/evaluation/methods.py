@@ -8,15 +8,17 @@ the input embedding of each position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..carry import by_gradient, by_rollout, embedding_leaf
 from ..classifier import end_to_end_credit
+from ..contributions import Contributions, head_contributions
+from ..held import held_statistics
 from .attention_methods import credit_through_rollout, grad_rollout, last_attention, rollout
 from .probes import Batch, ImageProbe, Probe
 
@@ -64,6 +66,41 @@ def routing_rollout(
     return credit_through_rollout(_take_class(credit, classes), [m.float() for m in maps])
 
 
+def contribution_map(
+    probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Exact contribution of each position's hidden states (all depths) to the class score, phi and norms
+    held (one forward pass, no gradients)."""
+    with torch.no_grad():
+        states = probe.hidden_states(batch)
+        contrib = _contributions(probe, batch, states, classes, grad=False)
+    return contrib.values.sum(-2).squeeze(-1)  # [bp]
+
+
+def contribution_rollout_map(
+    probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Exact contributions of every depth carried to the input positions along the attention rollout (one
+    forward pass, no gradients)."""
+    with torch.no_grad(), probe.attention_maps() as maps:
+        states = probe.hidden_states(batch)
+        contrib = _contributions(probe, batch, states, classes, grad=False)
+        return by_rollout(contrib.values, maps).sum(-2).squeeze(-1)  # [bp]
+
+
+def contribution_lrp_map(
+    probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Exact contributions carried to the input embedding: gradient x input through the backbone with
+    attention and norm statistics held, from the head's held gradient (one forward, one backward pass)."""
+    with torch.enable_grad(), held_statistics(), embedding_leaf(probe.embedding_layer) as taken:
+        states = probe.hidden_states(batch)
+    with torch.no_grad():
+        contrib = _contributions(probe, batch, states.detach(), classes, grad=True)
+    sources = contrib.grad.squeeze(-2).unsqueeze(0)  # [1bpld]
+    return _place_rows(probe, batch, by_gradient(states, taken[0], sources.to(states.dtype))[0])
+
+
 def random_map(probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Uniform random relevance: the floor every method should beat."""
     return torch.rand(batch.units.shape, generator=generator)  # [bp]
@@ -87,7 +124,7 @@ def grad_rollout_map(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Gradient-weighted attention rollout (Chefer et al. 2021; one forward and one backward pass)."""
-    with torch.enable_grad(), _embedding_leaf(probe), probe.attention_maps() as maps:
+    with torch.enable_grad(), embedding_leaf(probe.embedding_layer), probe.attention_maps() as maps:
         score = _take_class(probe.scores(batch), classes).sum()
         grads = torch.autograd.grad(score, maps)
     return grad_rollout([m.detach() for m in maps], grads, _readout(batch))
@@ -97,7 +134,7 @@ def input_x_gradient(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Input embedding times the gradient of the class score, summed over each position's embedding."""
-    with torch.enable_grad(), _embedding_leaf(probe) as taken:
+    with torch.enable_grad(), embedding_leaf(probe.embedding_layer) as taken:
         score = _take_class(probe.scores(batch), classes).sum()
         (grad,) = torch.autograd.grad(score, taken)
     return _place_rows(probe, batch, (taken[0].detach() * grad).sum(-1))
@@ -181,6 +218,25 @@ METHODS: dict[str, Method] = {
             ("image", "text"),
             routing_rollout,
         ),
+        Method(
+            "contribution",
+            "exact contribution of each position's hidden states (phi and norms held), summed over depths",
+            ("image", "text"),
+            contribution_map,
+        ),
+        Method(
+            "contribution_rollout",
+            "exact contributions of each depth carried to the inputs along the attention rollout",
+            ("image", "text"),
+            contribution_rollout_map,
+        ),
+        Method(
+            "contribution_lrp",
+            "exact contributions carried to the input embedding by gradient x input, attention and norm "
+            "statistics held",
+            ("image", "text"),
+            contribution_lrp_map,
+        ),
         Method("random", "uniform random relevance", ("image", "text"), random_map),
         Method("rollout", "attention rollout (0.5 A + 0.5 I)", ("image", "text"), rollout_map),
         Method(
@@ -228,23 +284,6 @@ class _ScoresModule(nn.Module):
         return self.probe.scores(_with_inputs(self.batch, pixels, self.batch.extra))
 
 
-@contextmanager
-def _embedding_leaf(probe: Probe) -> Iterator[list[torch.Tensor]]:
-    """Within the block, the input embedding is a leaf that requires grad (the model's weights are frozen,
-    so nothing else would); the list collects it."""
-    taken: list[torch.Tensor] = []
-
-    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        taken.append(output.detach().requires_grad_(True))
-        return taken[-1]
-
-    handle = probe.embedding_layer.register_forward_hook(keep)
-    try:
-        yield taken
-    finally:
-        handle.remove()
-
-
 def _with_inputs(batch: Batch, inputs: torch.Tensor, extra: dict[str, torch.Tensor]) -> Batch:
     """`batch` with other inputs (Captum repeats each sample once per integration step)."""
     pad_mask = None
@@ -252,6 +291,21 @@ def _with_inputs(batch: Batch, inputs: torch.Tensor, extra: dict[str, torch.Tens
         pad_mask = ~extra["attention_mask"].bool()
         pad_mask = pad_mask if pad_mask.any() else None
     return replace(batch, inputs=inputs, extra=extra, pad_mask=pad_mask)
+
+
+def _contributions(
+    probe: Probe, batch: Batch, states: torch.Tensor, classes: torch.Tensor, grad: bool
+) -> Contributions:
+    """The head's contributions for each sample's own class: `values [B, n_pos, d_depth, 1]`."""
+    head = probe.head
+    out = head.forward_with_phi(states, batch.pad_mask)
+    contrib = head_contributions(head, states, out, batch.pad_mask, grad=grad)
+    index = classes.to(states.device)
+    values = contrib.values.gather(-1, index.view(-1, 1, 1, 1).expand(*contrib.values.shape[:-1], 1))
+    g = None
+    if grad:
+        g = contrib.grad[torch.arange(len(index)), :, :, index].unsqueeze(-2)  # [bpl1d]
+    return Contributions(values, contrib.bias.gather(-1, index.view(-1, 1)), g)
 
 
 def _take_class(values: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -132,11 +132,11 @@ class ImageProbe(Probe):
 
     @property
     def embedding_layer(self) -> nn.Module:
-        return self.backbone.model.patch_embed
+        return self.backbone.embedding_layer
 
     @property
     def embedding_offset(self) -> int:
-        return self.positions.num_prefix_tokens
+        return self.backbone.embedding_offset
 
     @property
     def attention_modules(self) -> list[nn.Module]:
@@ -164,26 +164,8 @@ class ImageProbe(Probe):
         fill = torch.zeros_like(batch.inputs) if substrate is None else substrate  # [bchw]
         return replace(batch, inputs=torch.where(mask, fill, batch.inputs))
 
-    @contextmanager
-    def attention_maps(self) -> Iterator[list[torch.Tensor]]:
-        maps: list[torch.Tensor] = []
-        modules = self.attention_modules
-        fused = [getattr(module, "fused_attn", False) for module in modules]
-
-        def take(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            maps.append(output)
-
-        # timm's fused attention never forms the probabilities; the unfused path passes them to attn_drop.
-        handles = [module.attn_drop.register_forward_hook(take) for module in modules]
-        for module in modules:
-            module.fused_attn = False
-        try:
-            yield maps
-        finally:
-            for module, was_fused in zip(modules, fused):
-                module.fused_attn = was_fused
-            for handle in handles:
-                handle.remove()
+    def attention_maps(self) -> AbstractContextManager[list[torch.Tensor]]:
+        return self.backbone.attention_maps()
 
 
 class TextProbe(Probe):
@@ -207,7 +189,7 @@ class TextProbe(Probe):
 
     @property
     def embedding_layer(self) -> nn.Module:
-        return self.model.get_input_embeddings()
+        return self.backbone.embedding_layer
 
     @property
     def attention_modules(self) -> list[nn.Module]:
@@ -261,23 +243,8 @@ class TextProbe(Probe):
             extra,
         )
 
-    @contextmanager
-    def attention_maps(self) -> Iterator[list[torch.Tensor]]:
-        maps: list[torch.Tensor] = []
-        implementation = self.model.config._attn_implementation
-
-        def take(module: nn.Module, args: tuple, output: Any) -> None:
-            maps.append(output[1])  # (context, attention probabilities)
-
-        # Only the eager implementation forms the probabilities; the self-attention module returns them.
-        self.model.set_attn_implementation("eager")
-        handles = [layer.attention.self.register_forward_hook(take) for layer in self.attention_modules]
-        try:
-            yield maps
-        finally:
-            for handle in handles:
-                handle.remove()
-            self.model.set_attn_implementation(implementation)
+    def attention_maps(self) -> AbstractContextManager[list[torch.Tensor]]:
+        return self.backbone.attention_maps()
 
 
 def make_probe(classifier: Classifier) -> ImageProbe | TextProbe:

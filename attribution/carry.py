@@ -1,0 +1,89 @@
+"""Carrying a routing head's contributions from the hidden states it reads back to the input positions.
+
+A deep hidden state is not its own patch or token: attention has mixed the positions by then. Two ways carry
+each depth's contributions (`contributions.py`) to the input:
+
+- `by_rollout` (no gradients): the state of position `p` at depth `k` mixes the inputs with the weights of
+  row `p` of the attention rollout to depth `k` (Abnar and Zuidema 2020), so its contribution is shared out
+  with those weights. Rows of the rollout sum to 1, so every depth keeps its total.
+- `by_gradient` (one backward pass): gradient x input at the input embedding, the gradient taken through
+  the backbone with attention and norm statistics held (`held.py`) from the head's own held gradient.
+
+Shape letters: `B` samples, `p` positions read by the head, `q` input positions, `l` depths, `m` explained
+classes, `d` embedding features, `S` gradient sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def rollout_matrices(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The rollout from the input to the output of each block: `[B, n_pos, n_pos]` per depth, the identity
+    first (depth 0, the embedding output), then one matrix per block (row: position at that depth; column:
+    input position)."""
+    joints = [identity(maps[0])]  # [bqk]
+    for attention in maps:
+        mixed = 0.5 * attention.mean(1) + 0.5 * identity(attention)  # [bqk]
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        joints.append(mixed @ joints[-1])  # [bqk]
+    return joints
+
+
+def identity(attention: torch.Tensor) -> torch.Tensor:
+    """`[B, n, n]` identity matrices matching `attention` `[B, ..., n, n]`."""
+    n = attention.shape[-1]
+    return torch.eye(n, dtype=attention.dtype, device=attention.device).expand(attention.shape[0], n, n)
+
+
+def by_rollout(values: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """`[B, q, l, m]` contributions of each depth carried to the input positions along the rollout.
+
+    Args:
+        values: `[B, p, l, m]` contributions of the hidden states (`d_depth = len(maps) + 1`).
+        maps: per block, first to last, attention probabilities `[B, n_heads, p, p]`.
+    """
+    joints = torch.stack(rollout_matrices([m.float() for m in maps]), dim=1).to(values.dtype)  # [Blpq]
+    if joints.shape[1] != values.shape[-2]:
+        raise ValueError(
+            f"{values.shape[-2]} depths of contributions, but {len(maps)} blocks make {joints.shape[1]}."
+        )
+    return torch.einsum("bplm,blpq->bqlm", values, joints)  # [Bqlm]
+
+
+def by_gradient(hidden_states: torch.Tensor, embedding: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """`[S, B, n_rows]` gradient x input at the input embedding, one map per gradient source.
+
+    Args:
+        hidden_states: `[B, p, l, d]` what the head read, with the graph of a `held_statistics()` forward.
+        embedding: `[B, n_rows, d]` the input embedding that graph starts from (a leaf).
+        sources: `[S, B, p, l, d]` gradients at the hidden states, one set per map wanted (for example the
+            head's held gradient for one class at one depth).
+    """
+    batched = sources.shape[0] > 1
+    (grads,) = torch.autograd.grad(
+        hidden_states, embedding, grad_outputs=sources if batched else sources[0], is_grads_batched=batched
+    )
+    grads = grads if batched else grads.unsqueeze(0)  # [SBrd]
+    return (embedding.detach().unsqueeze(0) * grads).sum(-1)  # [SBr]
+
+
+@contextmanager
+def embedding_leaf(layer: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Within the block, the output of `layer` (the input embedding) becomes a leaf that requires grad (the
+    model's weights are frozen, so nothing else would); the list collects it."""
+    taken: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        taken.append(output.detach().requires_grad_(True))
+        return taken[-1]
+
+    handle = layer.register_forward_hook(keep)
+    try:
+        yield taken
+    finally:
+        handle.remove()

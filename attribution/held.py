@@ -1,0 +1,78 @@
+"""Backbone forward passes whose gradients hold attention and norm statistics at their forward values.
+
+Inside `held_statistics()`, every layer norm (and RMS norm) divides by a standard deviation that gradients do
+not flow through, every softmax (the attention probabilities) is a constant for gradients, and fused attention
+is computed with such a softmax. The forward values are unchanged. What is left of the backbone for the
+gradient is linear except its MLP nonlinearities, so gradient x input at the input embedding carries the
+head's exact contributions (`contributions.py`) to the input positions the way a linear map would: the
+detached-statistics rule of relevance propagation for transformers (Ali et al. 2022, "XAI for Transformers:
+Better Explanations through Conservative Propagation"; Achtibat et al. 2024, AttnLRP).
+
+It works on any model built from torch's functional ops (timm's ViT family, Hugging Face encoders), whatever
+attention implementation they use, by intercepting those functions (a `TorchFunctionMode`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+
+def _layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: ANN001, ANN202
+    dims = tuple(range(-len(normalized_shape), 0))
+    mean = x.mean(dims, keepdim=True)
+    std = (x.var(dims, unbiased=False, keepdim=True) + eps).sqrt().detach()
+    y = (x - mean) / std
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
+
+
+def _rms_norm(x, normalized_shape, weight=None, eps=None):  # noqa: ANN001, ANN202
+    dims = tuple(range(-len(normalized_shape), 0))
+    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    y = x / (x.pow(2).mean(dims, keepdim=True) + eps).sqrt().detach()
+    return y if weight is None else y * weight
+
+
+def _attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):  # noqa: ANN001, ANN202
+    """`F.scaled_dot_product_attention` in eval mode, with the probabilities held."""
+    if enable_gqa and q.shape[-3] != k.shape[-3]:
+        repeat = q.shape[-3] // k.shape[-3]
+        k, v = k.repeat_interleave(repeat, -3), v.repeat_interleave(repeat, -3)
+    logits = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if is_causal:
+        n_q, n_k = logits.shape[-2:]
+        causal = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
+        logits = logits.masked_fill(~causal, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            logits = logits.masked_fill(~attn_mask, float("-inf"))
+        else:
+            logits = logits + attn_mask
+    return logits.softmax(-1).detach() @ v
+
+
+_SOFTMAXES = (F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax)
+_REPLACED = {F.layer_norm: _layer_norm, F.rms_norm: _rms_norm, F.scaled_dot_product_attention: _attention}
+
+
+class _Held(TorchFunctionMode):
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _REPLACED:
+            return _REPLACED[func](*args, **kwargs)
+        result = func(*args, **kwargs)
+        return result.detach() if func in _SOFTMAXES else result
+
+
+@contextmanager
+def held_statistics() -> Iterator[None]:
+    """Within the block, norms' standard deviations and softmax outputs are constants for autograd."""
+    with _Held():
+        yield
