@@ -6,8 +6,9 @@ each depth's contributions (`contributions.py`) to the input:
 - `by_rollout` (no gradients): the state of position `p` at depth `k` mixes the inputs with the weights of
   row `p` of the attention rollout to depth `k` (Abnar and Zuidema 2020), so its contribution is shared out
   with those weights. Rows of the rollout sum to 1, so every depth keeps its total.
-- `by_gradient` (one backward pass): gradient x input at the input embedding, the gradient taken through
-  the backbone with attention and norm statistics held (`held.py`) from the head's own held gradient.
+- `by_gradient` (one backward pass): gradient x input at the input (the pixels, whose patch embedding is
+  linear, or the word embeddings), the gradient taken through the backbone with attention, norm statistics
+  and MLP activation ratios held (`held.py`) from the head's own held gradient.
 
 Shape letters: `B` samples, `p` positions read by the head, `q` input positions, `l` depths, `m` explained
 classes, `d` embedding features, `S` gradient sources.
@@ -15,11 +16,9 @@ classes, `d` embedding features, `S` gradient sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 
 def rollout_matrices(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -55,35 +54,18 @@ def by_rollout(values: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tens
     return torch.einsum("bplm,blpq->bqlm", values, joints)  # [Bqlm]
 
 
-def by_gradient(hidden_states: torch.Tensor, embedding: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
-    """`[S, B, n_rows]` gradient x input at the input embedding, one map per gradient source.
+def by_gradient(hidden_states: torch.Tensor, leaf: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """`[S, *leaf.shape]` gradient x input at the input, one map per gradient source.
 
     Args:
         hidden_states: `[B, p, l, d]` what the head read, with the graph of a `held_statistics()` forward.
-        embedding: `[B, n_rows, d]` the input embedding that graph starts from (a leaf).
+        leaf: the input that graph starts from (pixels `[B, C, H, W]` or word embeddings `[B, n, d]`).
         sources: `[S, B, p, l, d]` gradients at the hidden states, one set per map wanted (for example the
             head's held gradient for one class at one depth).
     """
     batched = sources.shape[0] > 1
     (grads,) = torch.autograd.grad(
-        hidden_states, embedding, grad_outputs=sources if batched else sources[0], is_grads_batched=batched
+        hidden_states, leaf, grad_outputs=sources if batched else sources[0], is_grads_batched=batched
     )
-    grads = grads if batched else grads.unsqueeze(0)  # [SBrd]
-    return (embedding.detach().unsqueeze(0) * grads).sum(-1)  # [SBr]
-
-
-@contextmanager
-def embedding_leaf(layer: nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Within the block, the output of `layer` (the input embedding) becomes a leaf that requires grad (the
-    model's weights are frozen, so nothing else would); the list collects it."""
-    taken: list[torch.Tensor] = []
-
-    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        taken.append(output.detach().requires_grad_(True))
-        return taken[-1]
-
-    handle = layer.register_forward_hook(keep)
-    try:
-        yield taken
-    finally:
-        handle.remove()
+    grads = grads if batched else grads.unsqueeze(0)  # [S, *leaf.shape]
+    return leaf.detach().unsqueeze(0) * grads

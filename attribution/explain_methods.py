@@ -23,7 +23,7 @@ import torch
 
 from creditlens.routing import HeadOutput
 
-from .carry import by_gradient, by_rollout, embedding_leaf
+from .carry import by_gradient, by_rollout
 from .contributions import head_contributions
 from .encoding import Encoding, TokenPositions
 from .held import held_statistics
@@ -60,7 +60,7 @@ def check_method(method: str, backbone: Any = None) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
     if method in INPUT_LEVEL and backbone is not None:
-        needs = ("attention_maps", "embedding_layer", "embedding_offset")
+        needs = ("attention_maps", "input_leaf", "leaf_rows", "embedding_offset")
         if not all(hasattr(backbone, name) for name in needs):
             raise ValueError(
                 f"method {method!r} needs a backbone with attention maps and an input embedding "
@@ -90,7 +90,7 @@ def compute_credit(
             out, selected, contrib = _head(classifier, encoding, select, True, False)
             credit = by_rollout(contrib.values, maps)  # [Bqlm]
         return MethodCredit(encoding, out, selected, credit, contrib.bias)
-    with torch.enable_grad(), held_statistics(), embedding_leaf(backbone.embedding_layer) as taken:
+    with torch.enable_grad(), held_statistics(), backbone.input_leaf() as taken:
         encoding = _cast(classifier, backbone.encode(inputs))
     _one_window(encoding, method)
     states = encoding.hidden_states
@@ -103,7 +103,8 @@ def compute_credit(
     sources = g.new_zeros(n_depth, n_sel, *states.shape)  # [l m B p l d]
     for k in range(n_depth):
         sources[k, :, :, :, k] = g[:, :, k].movedim(2, 0)
-    rows = by_gradient(states, taken[0], sources.flatten(0, 1).to(states.dtype))  # [(l m) B r]
+    products = by_gradient(states, taken[0], sources.flatten(0, 1).to(states.dtype))
+    rows = backbone.leaf_rows(products)  # [(l m) B r]
     offset = backbone.embedding_offset
     credit = g.new_zeros(states.shape[0], states.shape[1], n_depth, n_sel)  # [Bplm]
     credit[:, offset : offset + rows.shape[-1]] = rows.unflatten(0, (n_depth, n_sel)).permute(2, 3, 0, 1)

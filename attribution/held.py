@@ -58,8 +58,20 @@ def _attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=No
     return logits.softmax(-1).detach() @ v
 
 
+def _gelu(x, approximate="none"):  # noqa: ANN001, ANN202
+    """GELU as `x * (gelu(x) / x)` with the ratio held: the MLP passes relevance on like a linear map."""
+    y = F.gelu(x, approximate=approximate)
+    ratio = torch.where(x.abs() > 1e-6, y / torch.where(x.abs() > 1e-6, x, 1.0), 0.5)
+    return x * ratio.detach()
+
+
 _SOFTMAXES = (F.softmax, torch.softmax, torch.Tensor.softmax, F.log_softmax)
-_REPLACED = {F.layer_norm: _layer_norm, F.rms_norm: _rms_norm, F.scaled_dot_product_attention: _attention}
+_REPLACED = {
+    F.gelu: _gelu,
+    F.layer_norm: _layer_norm,
+    F.rms_norm: _rms_norm,
+    F.scaled_dot_product_attention: _attention,
+}
 
 
 class _Held(TorchFunctionMode):

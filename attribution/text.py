@@ -117,6 +117,26 @@ class TextBackbone(nn.Module):
         return 0
 
     @contextmanager
+    def input_leaf(self) -> Iterator[list[torch.Tensor]]:
+        """Within the block, the word embeddings `[B, n_tokens, d_emb]` are a leaf that requires grad (the
+        weights are frozen, so nothing else would); the list collects them."""
+        taken: list[torch.Tensor] = []
+
+        def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+            taken.append(output.detach().requires_grad_(True))
+            return taken[-1]
+
+        handle = self.embedding_layer.register_forward_hook(keep)
+        try:
+            yield taken
+        finally:
+            handle.remove()
+
+    def leaf_rows(self, values: torch.Tensor) -> torch.Tensor:
+        """`[..., n_tokens]` per-token sums of values `[..., n_tokens, d_emb]` of `input_leaf`'s embeddings."""
+        return values.sum(-1)
+
+    @contextmanager
     def attention_maps(self) -> Iterator[list[torch.Tensor]]:
         """A context that collects each layer's attention probabilities `[B, n_heads, n_pos, n_pos]` of the
         forward passes run in it (first layer first; each keeps its graph)."""

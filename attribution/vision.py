@@ -112,6 +112,29 @@ class VisionBackbone(nn.Module):
         return self.num_prefix_tokens
 
     @contextmanager
+    def input_leaf(self) -> Iterator[list[torch.Tensor]]:
+        """Within the block, the pixels entering the patch embedding are a leaf that requires grad (the
+        weights are frozen, so nothing else would); the list collects them, `[B, C, H, W]` per pass."""
+        taken: list[torch.Tensor] = []
+
+        def take(module: nn.Module, args: tuple) -> tuple:
+            taken.append(args[0].detach().requires_grad_(True))
+            return (taken[-1], *args[1:])
+
+        handle = self.model.patch_embed.register_forward_pre_hook(take)
+        try:
+            yield taken
+        finally:
+            handle.remove()
+
+    def leaf_rows(self, values: torch.Tensor) -> torch.Tensor:
+        """`[..., n_patches]` per-patch sums of per-pixel values `[..., C, H, W]` of `input_leaf`'s pixels."""
+        rows, cols = self.grid_size
+        per_pixel = values.sum(-3)  # [...hw]
+        patches = per_pixel.unflatten(-1, (cols, -1)).unflatten(-3, (rows, -1)).sum((-3, -1))  # [...rc]
+        return patches.flatten(-2)
+
+    @contextmanager
     def attention_maps(self) -> Iterator[list[torch.Tensor]]:
         """A context that collects each block's attention probabilities `[B, n_heads, n_pos, n_pos]` of the
         forward passes run in it (first block first; each keeps its graph)."""

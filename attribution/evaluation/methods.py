@@ -91,14 +91,17 @@ def contribution_rollout_map(
 def contribution_lrp_map(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    """Exact contributions carried to the input embedding: gradient x input through the backbone with
-    attention and norm statistics held, from the head's held gradient (one forward, one backward pass)."""
-    with torch.enable_grad(), held_statistics(), embedding_leaf(probe.embedding_layer) as taken:
+    """Exact contributions carried to the input: gradient x input (pixels or word embeddings) through the
+    backbone with attention, norm statistics and MLP activation ratios held, from the head's held gradient
+    (one forward, one backward pass)."""
+    backbone = probe.classifier.backbone
+    with torch.enable_grad(), held_statistics(), backbone.input_leaf() as taken:
         states = probe.hidden_states(batch)
     with torch.no_grad():
         contrib = _contributions(probe, batch, states.detach(), classes, grad=True)
     sources = contrib.grad.squeeze(-2).unsqueeze(0)  # [1bpld]
-    return _place_rows(probe, batch, by_gradient(states, taken[0], sources.to(states.dtype))[0])
+    rows = backbone.leaf_rows(by_gradient(states, taken[0], sources.to(states.dtype))[0])  # [br]
+    return _place_rows(probe, batch, rows)
 
 
 def random_map(probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
