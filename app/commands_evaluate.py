@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
 from creditlens.attribution.evaluation import METHODS, evaluate
 from creditlens.attribution.evaluation.report import protocol_text, to_markdown, write_report
+from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import BUNDLED_DIR, MODEL_FILE, load_model
 from creditlens.viz.evaluation_figures import evaluation_curves
 from creditlens.viz.export import figure_bytes
@@ -27,10 +29,18 @@ DATA = {
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `evaluate` subcommand."""
     p = add_command(sub, "evaluate")
-    p.add_argument("--model", required=True, help=f"a bundled model: {', '.join(DATA)}")
-    p.add_argument("--limit", type=int, default=200, help="number of test samples (default 200)")
     p.add_argument(
-        "--methods", nargs="+", metavar="METHOD", help=f"default: all that apply; from {', '.join(METHODS)}"
+        "--model", required=True, help=f"a zoo model (with --data), or a bundled one: {', '.join(DATA)}"
+    )
+    p.add_argument(
+        "--data", type=Path, help="your labelled data: an image folder (one subfolder per class) or a CSV "
+        "text,label (default: the bundled model's test data)"
+    )  # fmt: skip
+    p.add_argument("--limit", type=int, default=200, help="number of samples (default 200)")
+    p.add_argument(
+        "--methods",
+        metavar="M1,M2",
+        help=f"comma-separated; default: all that apply; from {','.join(METHODS)}",
     )
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--sanity-samples", type=int, default=50, help="samples of the randomisation check")
@@ -42,32 +52,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    if args.model not in DATA or not (BUNDLED_DIR / args.model / MODEL_FILE).is_file():
+    bundled = args.model in DATA and (BUNDLED_DIR / args.model / MODEL_FILE).is_file()
+    if args.data is None and not bundled:
         raise ValueError(
-            f"evaluate runs on the bundled models with their test data: {', '.join(DATA)}; got {args.model!r}."
+            f"without --data, evaluate runs on the bundled models with their test data: {', '.join(DATA)}; "
+            f"got {args.model!r}."
         )
     if args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}.")
+    methods = None
+    if args.methods is not None:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in methods if m not in METHODS]
+        if not methods or unknown:
+            raise ValueError(f"unknown method {(unknown or [''])[0]!r}; valid methods: {','.join(METHODS)}.")
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model)
-    if model.info.task == "image":
-        images, labels = load_fashion_mnist("test")
-        inputs, targets = images[: args.limit], labels[: args.limit]
-    else:
-        pairs = rotten_tomatoes_splits()["test"][: args.limit]
-        inputs, targets = [text for text, _ in pairs], torch.tensor([label for _, label in pairs])
+    inputs, targets, described = _data(args, model)
     result = evaluate(
         model.classifier,
         inputs,
         targets,
         model_name=args.model,
-        methods=args.methods,
+        methods=methods,
         batch_size=args.batch_size,
         sanity_samples=args.sanity_samples,
         seed=args.seed,
     )
-    result.protocol["data"] = DATA[args.model]
+    result.protocol["data"] = described
     result.protocol["command"] = args.command_line
     if args.out:
         written = write_report(result, args.out)
@@ -83,3 +96,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(protocol_text(result))
         print(to_markdown(result))
     return 0
+
+
+def _data(args: argparse.Namespace, model: Any) -> tuple[Any, torch.Tensor, str]:
+    """The first `--limit` inputs and labels to evaluate on, and what they are."""
+    if args.data is not None:
+        labels = model.classifier.labels
+        task = model.info.task
+        data = load_image_folder(args.data, labels) if task == "image" else load_text_csv(args.data, labels)
+        inputs = list(data.inputs[: args.limit])
+        return inputs, torch.as_tensor(data.labels[: args.limit]), f"{args.data}, in file order"
+    if model.info.task == "image":
+        images, labels = load_fashion_mnist("test")
+        return images[: args.limit], labels[: args.limit], DATA[args.model]
+    pairs = rotten_tomatoes_splits()["test"][: args.limit]
+    return [text for text, _ in pairs], torch.tensor([label for _, label in pairs]), DATA[args.model]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from creditlens.attribution.explain_methods import check_method, method_line
 from creditlens.attribution.images import MAX_PIXELS, open_image
 from creditlens.attribution.userdata import IMAGE_SUFFIXES
 from creditlens.attribution.zoo import ZooModel, load_model
@@ -35,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", help="the text to explain (for a text model)")
     p.add_argument("--text-file", type=Path, help="read the text to explain from this UTF-8 file")
     p.add_argument("--target", default="top1", help="a class name or index, top1 (default) or top3")
+    p.add_argument(
+        "--method", help="explanation method (default: the model's most faithful as measured): "
+        "paper, contribution, contribution_rollout, contribution_lrp"
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("creditlens-out"), help="folder for the files")
     p.add_argument("--formats", default="png,npz", help=f"comma-separated, from {','.join(FORMATS)}")
     p.add_argument("--mode", choices=("signed", "magnitude"), default="signed", help="colour scale")
@@ -53,6 +58,9 @@ def run_explain(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}.")
     text = _read_text(args) if args.text is not None or args.text_file is not None else None
     model = load_model(args.model, paper_directory=args.paper_dir)
+    if args.method is None:
+        args.method = model.info.method
+    check_method(args.method, model.classifier.backbone)
     if model.info.task == "text":
         if args.images:
             raise ValueError(f"{args.model} is a text model: give --text or --text-file, not image files.")
@@ -64,14 +72,15 @@ def run_explain(args: argparse.Namespace) -> int:
     if results is None:  # not rank 0 of a torchrun launch
         return 0
     if args.json:
-        print(json.dumps({"model": args.model, "results": results}, indent=1))
+        print(json.dumps({"model": args.model, "method": args.method, "results": results}, indent=1))
     else:
+        print(method_line(args.method, model.info.method, model.info.faithfulness))
         _print_summary(results)
     return 0
 
 
 def _explain_text(model: ZooModel, text: str, args: argparse.Namespace, formats: list[str]) -> dict[str, Any]:
-    explanation = model.classifier.explain([text])
+    explanation = model.classifier.explain([text], method=args.method, **_classes(args.target))
     return _summarise(model, explanation, 0, "text", args, formats, image=None)
 
 
@@ -85,7 +94,7 @@ def _explain_images(
     bar = tqdm(range(0, len(mine), args.batch_size), desc="explaining", unit="batch", disable=len(mine) <= 1)
     for start in bar:
         batch = images[start : start + args.batch_size]
-        explanation = model.classifier.explain(batch)
+        explanation = model.classifier.explain(batch, method=args.method, **_classes(args.target))
         for i, image in enumerate(batch):
             path = mine[start + i]
             results.append(
@@ -113,6 +122,13 @@ def _summarise(
         explained.append({"class": raw.label, "index": raw.cls, "top_positions": _top_positions(raw),
                           "files": [str(f) for f in files]})  # fmt: skip
     return {"input": name, "predictions": predictions, "explained": explained}
+
+
+def _classes(target: str) -> dict[str, Any]:
+    """`explain`'s class arguments for `--target`: only the classes that will be drawn are explained."""
+    if target in ("top1", "top3"):
+        return {"top_k": int(target[-1])}
+    return {"classes": int(target) if target.lstrip("-").isdigit() else target}
 
 
 def _targets(target: str, ranked: list[int], explanation: Any) -> list[int]:

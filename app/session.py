@@ -95,22 +95,22 @@ def model(name: str) -> ZooModel:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Explaining ...")
-def explain_image(name: str, data: bytes, filename: str, limit: int) -> ExplainedImage:
-    """Open an image (at most `limit` pixels) and explain every class of model `name` for it.
+def explain_image(name: str, data: bytes, filename: str, limit: int, method: str) -> ExplainedImage:
+    """Open an image (at most `limit` pixels) and explain every class of model `name` for it with `method`.
 
     Raises:
         ImageError: a file that is not an image, truncated or corrupt, or too large.
     """
     image = open_image(data, name=filename, max_pixels=limit)
     classifier = model(name).classifier
-    explanation = classifier.explain([image])
+    explanation = classifier.explain([image], method=method)
     return ExplainedImage(_model_view(image, classifier.backbone.data_config), explanation)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Explaining ...")
-def explain_text(name: str, text: str) -> TextExplanation:
-    """Explain every class of text model `name` for `text` (checked with `check_text` first)."""
-    return model(name).classifier.explain([text])
+def explain_text(name: str, text: str, method: str) -> TextExplanation:
+    """Explain every class of text model `name` for `text` (checked with `check_text` first) with `method`."""
+    return model(name).classifier.explain([text], method=method)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -1,7 +1,7 @@
 """creditlens in the browser: pick a zoo model and an input, see the prediction and the credit of any class.
 
-The credit is the end-to-end credit assignment of the model's routing head (Heinsen 2022, Appendix A). The
-page is thin: `session` loads models and explains each input once (all classes), `views` draws with
+The credit is each patch's or token's exact contribution to the class score through the model's routing
+head (phi held), or the paper's own credit of phi (Heinsen 2022, Appendix A), as picked. The page is thin: `session` loads models and explains each input once (all classes), `views` draws with
 `creditlens.viz`, `downloads` encodes the files; bad input becomes a message on the page, never a traceback.
 Run it with `creditlens app` (or `make app`).
 """
@@ -16,12 +16,19 @@ import streamlit as st
 
 from creditlens.app import downloads, samples, session, views
 from creditlens.attribution import Explanation
+from creditlens.attribution.explain_methods import METHODS, method_line
 from creditlens.attribution.zoo import ModelInfo
 from creditlens.viz import MODES, RawCredit, raw_credit
 
 DEFAULT_MODEL = "fashion-mnist-vit"
 TOP_K = 5
 MODE_NAMES = {"signed": "signed", "magnitude": "magnitude (log)"}
+METHOD_NAMES = {
+    "paper": "paper: the paper's credit of phi",
+    "contribution": "contribution: exact, at the head's inputs",
+    "contribution_rollout": "contribution_rollout: carried by attention rollout",
+    "contribution_lrp": "contribution_lrp: carried by one backward pass",
+}
 
 
 def main() -> None:
@@ -63,6 +70,13 @@ def _pick_model(infos: list[ModelInfo]) -> ModelInfo | None:
         )
         info = by_name[name]
         st.caption(f"{info.task} classifier, {len(info.labels)} classes, {info.source}: {info.detail}")
+        st.selectbox(
+            "Explanation method",
+            list(METHODS),
+            index=list(METHODS).index(info.method),
+            key=f"method-{info.name}",
+            format_func=lambda m: METHOD_NAMES.get(m, m) + (" (default)" if m == info.method else ""),
+        )
     if info.status != "ready":
         st.warning(
             f"The files of **{info.name}** are missing: {info.detail}. Then reload the page; "
@@ -90,7 +104,7 @@ def _image_input(info: ModelInfo) -> tuple[Explanation, np.ndarray, str] | None:
     else:
         data, filename = samples.sample_bytes(sample), sample
     try:
-        explained = session.explain_image(info.name, data, filename, session.max_pixels())
+        explained = session.explain_image(info.name, data, filename, session.max_pixels(), _method(info))
     except ValueError as err:  # ImageError: not an image, truncated, corrupt or too large
         st.error(str(err))
         return None
@@ -113,7 +127,7 @@ def _text_input(info: ModelInfo) -> tuple[Explanation, None, str] | None:
         text, warning = session.check_text(text)
         if warning:
             st.warning(warning)
-        explanation = session.explain_text(info.name, text)
+        explanation = session.explain_text(info.name, text, _method(info))
     except ValueError as err:
         st.error(str(err))
         return None
@@ -121,6 +135,11 @@ def _text_input(info: ModelInfo) -> tuple[Explanation, None, str] | None:
         st.error(f"The text could not be explained ({type(err).__name__}: {err}).")
         return None
     return explanation, None, _input_id(info.name, text.encode("utf-8"))
+
+
+def _method(info: ModelInfo) -> str:
+    """The method picked for this model (its most faithful as measured until the user picks another)."""
+    return st.session_state.get(f"method-{info.name}", info.method)
 
 
 def _use_review() -> None:
@@ -163,11 +182,13 @@ def _show(info: ModelInfo, explanation: Explanation, image: np.ndarray | None, i
             )
     options = views.ViewOptions(mode=mode, alpha=alpha, depth=depth)
     with right:
+        st.caption(method_line(explanation.method, info.method, info.faithfulness))
         classes = [cls] if other is None else [cls, other]
         for column, index in zip(st.columns(len(classes)), classes):
             with column:
                 raw = raw_credit(explanation, 0, index, model=info.name, image=image)
-                _figure(raw, view, options, key=f"{input_id}-{index}-{view}-{mode}-{alpha}-{depth}")
+                key = f"{input_id}-{explanation.method}-{index}-{view}-{mode}-{alpha}-{depth}"
+                _figure(raw, view, options, key=key)
                 share = float(explanation.hidden_share(index)[0])
                 if share > 0.005:
                     st.caption(

@@ -12,6 +12,7 @@ from .record import PhiRecorder, record_phi
 # Backbones, classifiers, explanations and the paper's models.
 # isort: split
 from .classifier import Backbone, Classifier, end_to_end_credit
+from .contributions import Contributions, chain_contributions, head_contributions
 from .encoding import Encoding, PatchPositions, TokenPositions, split_sentences
 from .explanation import Explanation, ImageExplanation, TextExplanation, TopK
 from .paper_models import PAPER_MODELS, PaperModel, load_head_file, load_paper_head, paper_dir, paper_model
@@ -32,6 +33,7 @@ __all__: list[str] = [
     "sum_over_positions",
     "Backbone",
     "Classifier",
+    "Contributions",
     "Encoding",
     "Explanation",
     "ImageExplanation",
@@ -43,7 +45,9 @@ __all__: list[str] = [
     "TokenPositions",
     "TopK",
     "VisionBackbone",
+    "chain_contributions",
     "end_to_end_credit",
+    "head_contributions",
     "load_head_file",
     "load_paper_head",
     "paper_dir",

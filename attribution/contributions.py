@@ -30,6 +30,8 @@ from creditlens.routing._precision import autocast_off
 
 # F.layer_norm's default, used by the head's input norm.
 _EPS = 1e-5
+# Largest `[..., m, n_inp, n_hid]` temporary (64 MiB in float32); the head's classes are taken in chunks.
+_CHUNK_ELEMENTS = 2**24
 
 
 @dataclass(frozen=True)
@@ -126,31 +128,52 @@ def head_contributions(
     """
     if len(out.outputs) != len(head.route):
         raise ValueError("out must be the head's forward_with_phi result (it lacks the routings' outputs).")
-    layers = list(head.route)
     classes = torch.arange(head.n_classes) if classes is None else torch.as_tensor(classes).flatten()
     with torch.no_grad(), autocast_off(hidden_states.device):
         dtype = torch.promote_types(out.phis[0].dtype, torch.float32)
-        G = hidden_states.new_zeros(len(classes), head.n_classes, 1, dtype=dtype)  # [mj1]
-        G[torch.arange(len(classes)), classes.to(hidden_states.device), 0] = 1.0
-        row_pad = None if pad_mask is None else pad_mask.repeat_interleave(head.d_depth, dim=-1)  # [...i]
-        P, scale, bias = _walk_back(layers, out.outputs, row_pad, G)  # P: [...mjd]
         h = hidden_states.to(dtype)
-        normed = F.layer_norm(h, (head.d_emb,), eps=_EPS)  # [...pld]
-        x = (normed * head.W.to(dtype)).flatten(-3, -2)  # [...id]
-        phi = out.phis[0].to(dtype)  # [...ij]
-        values = scale * (phi.unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(-1)  # [...mi]
-        # The shift B of depth l reaches the routing through every row of that depth.
-        phi_per_depth = phi.unflatten(-2, (-1, head.d_depth)).sum(-3)  # [...lj]
-        B_P = head.B.to(dtype) @ P.mT  # [...mlj]
-        bias = bias + scale.squeeze(-1) * (phi_per_depth.unsqueeze(-3) * B_P).sum((-2, -1))  # [...m]
-        values = values.transpose(-2, -1).unflatten(-2, (-1, head.d_depth))  # [...plm]
-        g = None
-        if grad:
-            g_x = scale.unsqueeze(-1) * (phi.unsqueeze(-3) @ P)  # [...mid]
-            g_x = g_x.movedim(-3, -2).unflatten(-3, (-1, head.d_depth)) * head.W.to(dtype).unsqueeze(-2)
-            std = (h.var(-1, unbiased=False, keepdim=True) + _EPS).sqrt().unsqueeze(-2)  # [...pl11]
-            g = (g_x - g_x.mean(-1, keepdim=True)) / std  # [...plmd]
+        x = (F.layer_norm(h, (head.d_emb,), eps=_EPS) * head.W.to(dtype)).flatten(-3, -2)  # [...id]
+        row_pad = None if pad_mask is None else pad_mask.repeat_interleave(head.d_depth, dim=-1)  # [...i]
+        # Classes in chunks, so that no `[..., m, n_inp, n_hid]` temporary outgrows _CHUNK_ELEMENTS.
+        per_class = out.phis[0].numel()
+        size = max(1, _CHUNK_ELEMENTS // per_class)
+        parts = [_head_part(head, out, h, x, row_pad, chunk, grad) for chunk in classes.split(size)]
+    values = torch.cat([part[0] for part in parts], dim=-1)  # [...plm]
+    bias = torch.cat([part[1] for part in parts], dim=-1)  # [...m]
+    g = torch.cat([part[2] for part in parts], dim=-2) if grad else None  # [...plmd]
     return Contributions(values, bias, g)
+
+
+def _head_part(
+    head: RoutingHead,
+    out: HeadOutput,
+    h: torch.Tensor,
+    x: torch.Tensor,
+    row_pad: torch.Tensor | None,
+    classes: torch.Tensor,
+    grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """`head_contributions` for some classes: values `[...plm]`, bias `[...m]`, grad `[...plmd]` or None.
+
+    `h` is the hidden states and `x` the first routing's input without the shift B, both in the working dtype.
+    """
+    dtype = x.dtype
+    G = x.new_zeros(len(classes), head.n_classes, 1)  # [mj1]
+    G[torch.arange(len(classes)), classes.to(x.device), 0] = 1.0
+    P, scale, bias = _walk_back(list(head.route), out.outputs, row_pad, G)  # P: [...mjd]
+    phi = out.phis[0].to(dtype)  # [...ij]
+    values = scale * (phi.unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(-1)  # [...mi]
+    # The shift B of depth l reaches the routing through every row of that depth.
+    phi_per_depth = phi.unflatten(-2, (-1, head.d_depth)).sum(-3)  # [...lj]
+    B_P = head.B.to(dtype) @ P.mT  # [...mlj]
+    bias = bias + scale.squeeze(-1) * (phi_per_depth.unsqueeze(-3) * B_P).sum((-2, -1))  # [...m]
+    values = values.transpose(-2, -1).unflatten(-2, (-1, head.d_depth))  # [...plm]
+    if not grad:
+        return values, bias, None
+    g_x = scale.unsqueeze(-1) * (phi.unsqueeze(-3) @ P)  # [...mid]
+    g_x = g_x.movedim(-3, -2).unflatten(-3, (-1, head.d_depth)) * head.W.to(dtype).unsqueeze(-2)  # [...plmd]
+    std = (h.var(-1, unbiased=False, keepdim=True) + _EPS).sqrt().unsqueeze(-2)  # [...pl11]
+    return values, bias, (g_x - g_x.mean(-1, keepdim=True)) / std  # the held norm's gradient
 
 
 def _walk_back(

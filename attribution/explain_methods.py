@@ -55,6 +55,19 @@ class MethodCredit:
     bias: torch.Tensor | None  # [B, n_sel]
 
 
+def method_line(method: str, default: str, faithfulness: str) -> str:
+    """One line for a figure's reader: the method shown and how faithful it measured on the model.
+
+    Args:
+        method: the method shown.
+        default: the model's default method (the one its `faithfulness` line is about).
+        faithfulness: the model's stored line on how faithful `default` measured.
+    """
+    if method == default:
+        return f"method: {method}, {METHODS[method]}. {faithfulness}"
+    return f"method: {method}, {METHODS[method]}; this model's default is {default}, the most faithful as measured"
+
+
 def check_method(method: str, backbone: Any = None) -> None:
     """A one-line error for an unknown method, or for an input-level one on a backbone without attention maps."""
     if method not in METHODS:

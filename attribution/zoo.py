@@ -27,6 +27,12 @@ MODEL_FILE = "model.json"
 HEAD_FILE = "head.safetensors"
 
 
+# Explanations default to a model's most faithful method as measured; unmeasured models get the exact
+# contributions at the head's inputs, which need neither gradients nor attention maps.
+DEFAULT_METHOD = "contribution"
+NOT_MEASURED = "faithfulness not measured on this model (run creditlens evaluate --data ...)"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What the zoo knows of a model without loading it.
@@ -39,6 +45,9 @@ class ModelInfo:
         status: `"ready"` or `"missing"`.
         detail: for a missing model, what to download and where to put it; else a short description.
         metrics: measured accuracy and the like (bundled models).
+        method: the explanation method to show by default: the one that measured most faithful on this model
+            (`model.json`'s `explanation.method`), else `"contribution"`.
+        faithfulness: one line on how faithful `method` measured on this model, or that it was not measured.
     """
 
     name: str
@@ -48,6 +57,8 @@ class ModelInfo:
     status: str
     detail: str
     metrics: dict[str, Any]
+    method: str = DEFAULT_METHOD
+    faithfulness: str = NOT_MEASURED
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,8 @@ def _bundled_info(config_path: Path) -> ModelInfo:
     metrics = config.get("metrics", {})
     acc = metrics.get("test_accuracy")
     detail = f"test accuracy {acc:.4f}" if acc is not None else "trained by the user"
+    explanation = config.get("explanation", {})
     return ModelInfo(
-        config["name"], config["task"], tuple(config["labels"]), "bundled", "ready", detail, metrics
-    )
+        config["name"], config["task"], tuple(config["labels"]), "bundled", "ready", detail, metrics,
+        explanation.get("method", DEFAULT_METHOD), explanation.get("faithfulness", NOT_MEASURED),
+    )  # fmt: skip

@@ -445,3 +445,16 @@ def test_cli_app_passes_sigterm_to_streamlit(monkeypatch: pytest.MonkeyPatch) ->
     assert main(["app"]) == -signal.SIGTERM
     assert sent == [signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_the_page_shows_the_models_most_faithful_method_and_says_so():
+    at = _app()
+    box = at.selectbox(key=f"method-{VISION}")
+    assert box.value == "contribution_lrp"  # what measured most faithful on this model
+    captions = " ".join(c.value for c in at.caption)
+    assert "method: contribution_lrp" in captions and "deletion AUC 0.252" in captions
+    box.select("paper").run()
+    _assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "method: paper, the paper's credit of phi" in captions
+    assert "this model's default is contribution_lrp" in captions

@@ -118,8 +118,31 @@ def test_explain_a_folder_prints_a_results_table(samples, tmp_path, capsys) -> N
         ["explain", "--model", FASHION[0], str(samples["folder"]), "--out", str(tmp_path)], capsys
     )
     lines = out.strip().splitlines()
-    assert status == 0 and lines[0].split()[:2] == ["input", "prediction"]
-    assert len(lines) == 5 and any("trouser.png" in line and "Trouser" in line for line in lines)
+    # First, one line on the method shown and how faithful it measured on this model.
+    assert lines[0].startswith("method: contribution_lrp, ") and "deletion AUC 0.252" in lines[0]
+    assert status == 0 and lines[1].split()[:2] == ["input", "prediction"]
+    assert len(lines) == 6 and any("trouser.png" in line and "Trouser" in line for line in lines)
+
+
+def test_explain_with_another_method_says_so(samples, tmp_path, capsys) -> None:
+    args = [
+        "explain",
+        "--model",
+        FASHION[0],
+        str(samples["boot"]),
+        "--out",
+        str(tmp_path),
+        "--method",
+        "paper",
+    ]
+    status, out, _ = _run(args, capsys)
+    assert status == 0
+    assert out.splitlines()[0].startswith("method: paper, the paper's credit of phi")
+    assert "this model's default is contribution_lrp" in out.splitlines()[0]
+    status, out, _ = _run([*args[:-1], "contribution", "--json"], capsys)
+    assert status == 0 and json.loads(out)["method"] == "contribution"
+    status, _, err = _run([*args[:-1], "lime"], capsys)
+    assert status == 2 and "unknown method 'lime'; valid methods: paper, contribution" in err
 
 
 def test_explain_text_writes_html_with_every_token(tmp_path, capsys) -> None:

@@ -24,9 +24,7 @@ def test_evaluate_vision_model_writes_json_table_csv_and_curves(tmp_path: Path, 
     args = ["evaluate", "--model", "fashion-mnist-vit", "--limit", "6", "--batch-size", "3"]
     args += [
         "--methods",
-        "routing",
-        "random",
-        "edges",
+        "routing,random,edges",
         "--sanity-samples",
         "3",
         "--json",
@@ -56,7 +54,7 @@ def test_evaluate_vision_model_writes_json_table_csv_and_curves(tmp_path: Path, 
 
 def test_evaluate_text_model_prints_protocol_and_table(capsys):
     args = ["evaluate", "--model", "rotten-tomatoes-minilm", "--limit", "4", "--sanity-samples", "2"]
-    status, out, err = _run([*args, "--methods", "routing", "random", "rollout"], capsys)
+    status, out, err = _run([*args, "--methods", "routing,random, rollout"], capsys)
     assert status == 0, err
     assert "comprehensiveness:" in out and "sufficiency:" in out  # the protocol, then the table
     assert "| method | comprehensiveness ↑ | sufficiency ↓ |" in out
@@ -67,7 +65,8 @@ def test_evaluate_text_model_prints_protocol_and_table(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "beit-large-imagenet1k"], "bundled models with their test data"),
+        (["--model", "beit-large-imagenet1k"], "without --data, evaluate runs on the bundled models"),
+        (["--model", "fashion-mnist-vit", "--methods", ","], "unknown method ''"),
         (["--model", "fashion-mnist-vit", "--limit", "0"], "--limit must be at least 1"),
         (["--model", "fashion-mnist-vit", "--methods", "lime"], "unknown method 'lime'"),
         (["--model", "rotten-tomatoes-minilm", "--methods", "gradcam"], "does not apply to text"),
@@ -77,6 +76,36 @@ def test_evaluate_user_errors_are_one_line(args, message, capsys):
     status, out, err = _run(["evaluate", *args], capsys)
     assert status == 2
     assert message in err and "Traceback" not in err
+
+
+def test_evaluate_on_your_own_image_folder(tmp_path: Path, capsys):
+    from PIL import Image
+
+    from creditlens.attribution.datasets import load_fashion_mnist
+
+    images, labels = load_fashion_mnist("test")
+    for i in range(4):
+        folder = tmp_path / "data" / str(int(labels[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i].numpy()).save(folder / f"{i}.png")
+    args = ["evaluate", "--model", "fashion-mnist-vit", "--data", str(tmp_path / "data"), "--limit", "3"]
+    status, out, err = _run(
+        [*args, "--methods", "contribution_lrp,random", "--sanity-samples", "2", "--json"], capsys
+    )
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["n"] == 3 and list(result["results"]) == ["contribution_lrp", "random"]
+    assert result["protocol"]["data"].startswith(str(tmp_path / "data"))
+
+
+def test_evaluate_on_your_own_csv_of_texts(tmp_path: Path, capsys):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\nA warm and funny film.,positive\nDull and far too long.,negative\n")
+    args = ["evaluate", "--model", "rotten-tomatoes-minilm", "--data", str(data), "--methods", "contribution"]
+    status, out, err = _run([*args, "--sanity-samples", "2", "--json"], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["n"] == 2 and "comprehensiveness" in result["results"]["contribution"]
 
 
 def test_curves_figure_has_a_panel_per_protocol_and_a_line_per_method():

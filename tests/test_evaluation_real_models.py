@@ -108,7 +108,7 @@ def test_routing_method_is_the_explanation_credit_summed_over_depths(vision, tex
     for probe, batch, inputs in [(*vision, vision[1].inputs), (*text, TEXTS)]:
         classes = probe.scores(batch).argmax(-1)
         relevance = METHODS["routing"].fn(probe, batch, classes, torch.Generator())
-        explanation = probe.classifier.explain(inputs)
+        explanation = probe.classifier.explain(inputs, method="paper")
         per_position = explanation.credit.sum(-2)  # [B, n_pos, n_classes]
         expected = per_position[torch.arange(len(classes)), :, classes]  # [B, n_pos]
         assert torch.allclose(relevance, expected, atol=1e-6)

@@ -44,6 +44,7 @@ class RawCredit:
         offsets: texts: `[n_pos, 2]` character span of each token in `text` (`(0, 0)` on special tokens).
         special: texts: `[n_pos]` bool, True on special tokens.
         image: images, optional: the input image `[H, W, 3]` uint8, for overlays.
+        method: the explanation method that made the credit (`Classifier.explain`'s `method`), "" if unknown.
     """
 
     kind: Kind
@@ -60,6 +61,7 @@ class RawCredit:
     offsets: np.ndarray | None = None
     special: np.ndarray | None = None
     image: np.ndarray | None = None
+    method: str = ""
 
     def __post_init__(self) -> None:
         # Accept lists and tensors: store plain numpy arrays of fixed dtypes (frozen, hence __setattr__).
@@ -106,7 +108,7 @@ class RawCredit:
     @property
     def title(self) -> str:
         """Figure title: model, class and probability, such as `"vit — Ankle boot (p = 0.97)"`."""
-        return figure_title(self.model, self.label, float(self.probs[self.cls]))
+        return figure_title(self.model, self.label, float(self.probs[self.cls]), self.method)
 
     @property
     def hidden(self) -> np.ndarray:
@@ -211,6 +213,7 @@ def raw_credit(
         "cls": index,
         "scores": explanation.scores[sample].detach().cpu().double().numpy(),
         "depths": tuple(range(credit.shape[1])),
+        "method": explanation.method,
     }
     positions = explanation.positions
     if isinstance(positions, PatchPositions):

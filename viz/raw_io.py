@@ -62,6 +62,7 @@ def load_raw(path: str | Path) -> RawCredit:
         "scores": loaded["scores"],
         "credit": loaded["credit"],
         "depths": tuple(meta["depths"]),
+        "method": meta.get("method", ""),
     }
     if meta["kind"] == "image":
         prefix = int(positions["num_prefix_tokens"])
@@ -86,6 +87,7 @@ def _metadata(raw: RawCredit, npz_name: str) -> dict:
         "version": VERSION,
         "kind": raw.kind,
         "model": raw.model,
+        "method": raw.method,
         "labels": list(raw.labels),
         "class": {
             "index": raw.cls,

@@ -68,7 +68,9 @@ def finish(figure: Figure) -> Figure:
     return figure
 
 
-def figure_title(model: str, label: str, prob: float) -> str:
-    """A title naming the model, the class and its probability: `"vit — Ankle boot (p = 0.97)"`."""
+def figure_title(model: str, label: str, prob: float, method: str = "") -> str:
+    """A title naming the model, the class, its probability and the method: `"vit — Ankle boot (p = 0.97),
+    contribution"`."""
     head = f"{model} — " if model else ""
-    return f"{head}{label} (p = {prob:.2f})"
+    tail = f", {method}" if method else ""
+    return f"{head}{label} (p = {prob:.2f}){tail}"

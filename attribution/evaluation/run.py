@@ -124,17 +124,24 @@ def evaluate(
     seconds = dict.fromkeys(per_sample, 0.0)
     starts = range(0, len(labels), batch_size)
     generator = torch.Generator().manual_seed(seed)
-    for start in tqdm(starts, desc=f"evaluating {model_name}", unit="batch", disable=not progress):
+    # The bar counts samples x methods, so it moves after each method on each batch.
+    bar = tqdm(
+        total=len(labels) * len(chosen), desc=f"evaluating {model_name}", unit="map", disable=not progress
+    )
+    for start in starts:
         batch = probe.batch(inputs[start : start + batch_size], labels[start : start + batch_size])
         with torch.no_grad():
             classes = probe.scores(batch).argmax(-1)  # [b]
         for method in chosen:
+            bar.set_postfix_str(method.name)
             tick = time.perf_counter()
             relevance = method.fn(probe, batch, classes, generator)  # [bp]
             seconds[method.name] += time.perf_counter() - tick
             run = image_curves if isinstance(probe, ImageProbe) else text_curves
             for name, curve in run(probe, batch, relevance, classes).items():
                 per_sample[method.name].setdefault(name, []).append(curve)
+            bar.update(len(batch))
+    bar.close()
     sanity = probe.batch(inputs[:sanity_samples], labels[:sanity_samples])
     with torch.no_grad():
         sanity_classes = probe.scores(sanity).argmax(-1)  # [b]
