@@ -113,6 +113,9 @@ def test_methods_for_checks_names_and_tasks():
     assert [m.name for m in methods_for("text")] == [
         "routing",
         "routing_rollout",
+        "contribution",
+        "contribution_rollout",
+        "contribution_lrp",
         "random",
         "rollout",
         "raw_attention",
@@ -122,7 +125,7 @@ def test_methods_for_checks_names_and_tasks():
     ]
     assert "gradcam" in [m.name for m in methods_for("image")]
     with pytest.raises(
-        ValueError, match="unknown method 'lime'; known methods: routing, routing_rollout, random"
+        ValueError, match="unknown method 'lime'; known methods: routing, routing_rollout, contribution, contribution_rollout"
     ):
         methods_for("image", ["routing", "lime"])
     with pytest.raises(ValueError, match="'gradcam' does not apply to text"):

@@ -49,7 +49,7 @@ def _assert_last_routing_decomposes(explanation) -> None:
 
 def test_image_explanation_layout_and_decomposition(image_classifier: Classifier) -> None:
     pixels = torch.randn(3, 3, 32, 32)
-    explanation = image_classifier.explain(pixels)
+    explanation = image_classifier.explain(pixels, method="paper")
     assert isinstance(explanation, ImageExplanation)
     assert explanation.credit.shape == (3, 18, 3, 5)
     assert explanation.classes.tolist() == [0, 1, 2, 3, 4]

@@ -42,7 +42,8 @@ def text_raw() -> RawCredit:
 def test_raw_credit_of_an_image_explanation(image_raw: RawCredit) -> None:
     explanation = image_explanation()
     assert image_raw.cls == 2 and image_raw.label == "Ankle boot"  # sample 0's top class by default
-    assert image_raw.title == f"fashion-mnist-vit — Ankle boot (p = {explanation.probs[0, 2]:.2f})"
+    method = explanation.method  # the title names the method that made the credit
+    assert image_raw.title == f"fashion-mnist-vit — Ankle boot (p = {explanation.probs[0, 2]:.2f}), {method}"
     np.testing.assert_array_equal(image_raw.grid(), explanation.grid(2)[0].numpy())
     np.testing.assert_array_equal(
         image_raw.grid(per_depth=True), explanation.grid(2, per_depth=True)[0].numpy()

@@ -132,11 +132,11 @@ class ImageProbe(Probe):
 
     @property
     def embedding_layer(self) -> nn.Module:
-        return self.backbone.embedding_layer
+        return self.backbone.model.patch_embed
 
     @property
     def embedding_offset(self) -> int:
-        return self.backbone.embedding_offset
+        return self.positions.num_prefix_tokens
 
     @property
     def attention_modules(self) -> list[nn.Module]:
