@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 from creditlens.routing import EfficientVectorRouting, HeadOutput, RoutingHead, VectorRoutingOutput
-from creditlens.routing._precision import autocast_off
 
 # F.layer_norm's default, used by the head's input norm.
 _EPS = 1e-5
@@ -79,7 +78,7 @@ def chain_contributions(
     _check_chain(layers, outputs)
     last = layers[-1]
     select = torch.arange(last.n_out) if select is None else torch.as_tensor(select).flatten()
-    with torch.no_grad(), autocast_off(x_inp.device):
+    with torch.no_grad(), torch.autocast(x_inp.device.type, enabled=False):
         dtype = torch.promote_types(outputs[-1].phi.dtype, torch.float32)
         n_sel, d_out = len(select), last.d_out
         # One target per explained element: m = (selected output, feature).
@@ -129,7 +128,7 @@ def head_contributions(
     if len(out.outputs) != len(head.route):
         raise ValueError("out must be the head's forward_with_phi result (it lacks the routings' outputs).")
     classes = torch.arange(head.n_classes) if classes is None else torch.as_tensor(classes).flatten()
-    with torch.no_grad(), autocast_off(hidden_states.device):
+    with torch.no_grad(), torch.autocast(hidden_states.device.type, enabled=False):
         dtype = torch.promote_types(out.phis[0].dtype, torch.float32)
         h = hidden_states.to(dtype)
         x = (F.layer_norm(h, (head.d_emb,), eps=_EPS) * head.W.to(dtype)).flatten(-3, -2)  # [...id]

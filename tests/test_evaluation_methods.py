@@ -125,7 +125,8 @@ def test_methods_for_checks_names_and_tasks():
     ]
     assert "gradcam" in [m.name for m in methods_for("image")]
     with pytest.raises(
-        ValueError, match="unknown method 'lime'; known methods: routing, routing_rollout, contribution, contribution_rollout"
+        ValueError,
+        match="unknown method 'lime'; known methods: routing, routing_rollout, contribution, contribution_rollout",
     ):
         methods_for("image", ["routing", "lime"])
     with pytest.raises(ValueError, match="'gradcam' does not apply to text"):

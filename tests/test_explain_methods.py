@@ -142,3 +142,25 @@ def test_input_level_method_on_a_backbone_without_attention_names_the_methods_th
         classifier.explain(states, method=method)
     explanation = classifier.explain(states, method="contribution")  # the head-level methods still work
     torch.testing.assert_close(explanation.credit.sum((1, 2)) + explanation.bias, explanation.scores)
+
+
+def test_held_statistics_keep_forward_values_and_hold_norms_softmax_and_gelu_for_gradients(vit):
+    from creditlens.attribution.held import held_statistics
+
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        plain = vit.backbone(pixels)
+    with held_statistics(), torch.no_grad():
+        held = vit.backbone(pixels)
+    torch.testing.assert_close(held, plain, atol=1e-5, rtol=1e-5)  # fused attention recomputed, same values
+
+    x = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, dtype=torch.float64)
+    with held_statistics():
+        (g_norm,) = torch.autograd.grad((torch.nn.functional.layer_norm(x, (8,)) * w).sum(), x)
+        probabilities = x.softmax(-1)
+        (g_gelu,) = torch.autograd.grad(torch.nn.functional.gelu(x).sum(), x)
+    std = (x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(g_norm, ((w - w.mean()) / std).expand(4, 8))  # centring only, std held
+    assert not probabilities.requires_grad  # attention probabilities are constants
+    torch.testing.assert_close(g_gelu, torch.nn.functional.gelu(x) / x)  # the ratio is held
