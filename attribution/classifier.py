@@ -87,7 +87,10 @@ class Classifier(nn.Module):
     def encode(self, inputs: Any) -> Encoding:
         """The backbone's hidden states of a batch (under `torch.no_grad`: the backbone is frozen)."""
         with torch.no_grad():
-            encoding = self.backbone.encode(inputs)
+            return self.for_head(self.backbone.encode(inputs))
+
+    def for_head(self, encoding: Encoding) -> Encoding:
+        """The backbone's encoding on the head's device and in its precision (differentiable)."""
         head_param = next(self.head.parameters())
         hidden_states = encoding.hidden_states.to(device=head_param.device, dtype=head_param.dtype)
         pad_mask = None if encoding.pad_mask is None else encoding.pad_mask.to(head_param.device)

@@ -6,8 +6,9 @@
   (`contributions.py`), at the positions the head reads; one forward pass, no gradients.
 - `contribution_rollout`: those contributions carried to the input positions along each depth's attention
   rollout (`carry.by_rollout`); one forward pass, no gradients.
-- `contribution_lrp`: carried to the input embedding by gradient x input through the backbone with attention
-  and norm statistics held (`carry.by_gradient`); one forward and one (batched) backward pass.
+- `contribution_lrp`: carried to the input (pixels, or word embeddings) by gradient x input through the
+  backbone with attention, norm statistics and activations held (`held.py`, `carry.by_gradient`); one forward
+  and one (batched) backward pass. Its bias also holds the backbone's biases and position embeddings.
 
 Every method gives `credit [B, n_pos, d_depth, n_sel]`, additive over positions and depths. For the
 contribution methods, `credit` summed over positions and depths plus `bias [B, n_sel]` is the score.
@@ -32,14 +33,8 @@ METHODS: dict[str, str] = {
     "paper": "the paper's credit of phi (Appendix A, sequential): how much each hidden state's vote counts",
     "contribution": "exact contribution of each hidden state to the score (phi and norms held)",
     "contribution_rollout": "exact contributions carried to the input positions along the attention rollout",
-    "contribution_lrp": "exact contributions carried to the input embedding by one backward pass with "
-    "attention and norm statistics held",
-}
-# What the bias of each contribution method holds.
-BIAS_MEANING = {
-    "contribution": "the head's bias terms",
-    "contribution_rollout": "the head's bias terms",
-    "contribution_lrp": "the head's and the backbone's bias terms and what its MLP nonlinearities leave",
+    "contribution_lrp": "exact contributions carried to the input (pixels or word embeddings) by one backward "
+    "pass with attention, norm statistics and activations held",
 }
 INPUT_LEVEL = ("contribution_rollout", "contribution_lrp")
 
@@ -97,14 +92,14 @@ def compute_credit(
     backbone = classifier.backbone
     if method == "contribution_rollout":
         with torch.no_grad(), backbone.attention_maps() as maps:
-            encoding = _cast(classifier, backbone.encode(inputs))
+            encoding = classifier.for_head(backbone.encode(inputs))
         _one_window(encoding, method)
         with torch.no_grad():
             out, selected, contrib = _head(classifier, encoding, select, True, False)
             credit = by_rollout(contrib.values, maps)  # [Bqlm]
         return MethodCredit(encoding, out, selected, credit, contrib.bias)
     with torch.enable_grad(), held_statistics(), backbone.input_leaf() as taken:
-        encoding = _cast(classifier, backbone.encode(inputs))
+        encoding = classifier.for_head(backbone.encode(inputs))
     _one_window(encoding, method)
     states = encoding.hidden_states
     detached = Encoding(states.detach(), encoding.pad_mask, encoding.positions)
@@ -149,14 +144,6 @@ def _paper_credit(
     if len(selected) < classifier.head.n_classes:  # selecting all would copy the largest tensor for nothing
         credit = credit.index_select(-1, selected.to(credit.device))  # [bpln]
     return credit
-
-
-def _cast(classifier: Any, encoding: Encoding) -> Encoding:
-    """The encoding on the head's device and in its precision (what `Classifier.encode` does)."""
-    param = next(classifier.head.parameters())
-    states = encoding.hidden_states.to(device=param.device, dtype=param.dtype)
-    pad_mask = None if encoding.pad_mask is None else encoding.pad_mask.to(param.device)
-    return Encoding(states, pad_mask, encoding.positions)
 
 
 def _one_window(encoding: Encoding, method: str) -> None:

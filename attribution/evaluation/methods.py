@@ -236,8 +236,8 @@ METHODS: dict[str, Method] = {
         ),
         Method(
             "contribution_lrp",
-            "exact contributions carried to the input embedding by gradient x input, attention and norm "
-            "statistics held",
+            "exact contributions carried to the input (pixels or word embeddings) by gradient x input, "
+            "attention, norm statistics and activations held",
             ("image", "text"),
             contribution_lrp_map,
         ),
