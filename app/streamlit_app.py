@@ -1,7 +1,8 @@
 """creditlens in the browser: pick a zoo model and an input, see the prediction and the credit of any class.
 
 The credit is each patch's or token's exact contribution to the class score through the model's routing
-head (phi held), or the paper's own credit of phi (Heinsen 2022, Appendix A), as picked. The page is thin: `session` loads models and explains each input once (all classes), `views` draws with
+head (phi held), or the paper's own credit of phi (Heinsen 2022, Appendix A), as picked. The page is thin:
+`session` loads models and explains each input once (all classes), `views` draws with
 `creditlens.viz`, `downloads` encodes the files; bad input becomes a message on the page, never a traceback.
 Run it with `creditlens app` (or `make app`).
 """

@@ -113,7 +113,7 @@ class TextBackbone(nn.Module):
 
     @property
     def embedding_offset(self) -> int:
-        """Position of the first embedding row (every position is a token)."""
+        """Position of the first token of `leaf_rows` (every position is a token)."""
         return 0
 
     @contextmanager

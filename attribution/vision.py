@@ -102,13 +102,8 @@ class VisionBackbone(nn.Module):
         return int(self.model.embed_dim)
 
     @property
-    def embedding_layer(self) -> nn.Module:
-        """The module whose output `[B, n_patches, d_emb]` is the input embedding (one row per patch)."""
-        return self.model.patch_embed
-
-    @property
     def embedding_offset(self) -> int:
-        """Position of the first embedding row: the patches come after the prefix tokens."""
+        """Position of the first patch (`leaf_rows`' first row): the patches come after the prefix tokens."""
         return self.num_prefix_tokens
 
     @contextmanager
