@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 # What a user can cause: their message is all they need. (ImageError is a ValueError; a missing optional
 # package says what to install.)
-USER_ERRORS = (ValueError, FileNotFoundError, ModuleNotFoundError)
+USER_ERRORS = (ValueError, OSError, ModuleNotFoundError)
 
 # Each subcommand: the module that defines its arguments and runs it, and its line in `creditlens --help`. A
 # module is imported only for its own subcommands: most import torch, matplotlib or the models, which takes
@@ -66,12 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except USER_ERRORS as err:
-        message = err.args[0] if err.args else str(err)
-        print(f"creditlens {args.command}: error: {message}", file=sys.stderr)
+        print(f"creditlens {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("creditlens: interrupted", file=sys.stderr)
         return 130
+
+
+def _message(err: Exception) -> str:
+    """One line for a user error: its message, or for a failed file operation the path and the reason."""
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    return str(err.args[0]) if err.args else str(err)
 
 
 if __name__ == "__main__":

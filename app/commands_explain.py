@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from creditlens.attribution.zoo import ZooModel, load_model
 from creditlens.viz import FORMATS, RawCredit, export, raw_credit
 
 from .cli import add_command
+from .text_limit import check_text
 
 TOP_POSITIONS = 5
 
@@ -56,6 +59,10 @@ def run_explain(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}.")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(
+            f"--out {args.out} is a file: give a folder for the figures (it is created if missing)."
+        )
     text = _read_text(args) if args.text is not None or args.text_file is not None else None
     model = load_model(args.model, paper_directory=args.paper_dir)
     if args.method is None:
@@ -71,17 +78,29 @@ def run_explain(args: argparse.Namespace) -> int:
         results = _explain_images(model, _expand(args.images), args, formats)
     if results is None:  # not rank 0 of a torchrun launch
         return 0
+    failed = [r for r in results if "error" in r]
+    explained = [r for r in results if "error" not in r]
+    for r in failed:
+        print(f"creditlens explain: skipped {r['input']}: {r['error']}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": args.model, "method": args.method, "results": results}, indent=1))
+        summary = {"model": args.model, "method": args.method, "results": explained, "failed": failed}
+        print(json.dumps(summary, indent=1))
     else:
         print(method_line(args.method, model.info.method, model.info.faithfulness))
-        _print_summary(results)
-    return 0
+        if explained:
+            _print_summary(explained)
+    # 1: some inputs could not be explained (each named above); the others were written.
+    return 1 if failed else 0
 
 
 def _explain_text(model: ZooModel, text: str, args: argparse.Namespace, formats: list[str]) -> dict[str, Any]:
+    text, warning = check_text(text)
+    if warning:
+        print(f"creditlens explain: warning: {warning}", file=sys.stderr)
     explanation = model.classifier.explain([text], method=args.method, **_classes(args.target))
-    return _summarise(model, explanation, 0, "text", args, formats, image=None)
+    # Named by its content, so that texts explained into one folder do not overwrite each other.
+    name = "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return _summarise(model, explanation, 0, name, args, formats, image=None)
 
 
 def _explain_images(
@@ -89,18 +108,26 @@ def _explain_images(
 ) -> list[dict[str, Any]] | None:
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     mine = paths[rank::world]
-    images = [open_image(p, max_pixels=args.max_pixels) for p in mine]  # every file checked before any work
-    results = []
-    bar = tqdm(range(0, len(mine), args.batch_size), desc="explaining", unit="batch", disable=len(mine) <= 1)
+    results, good = [], []
+    for path in mine:  # a file that cannot be read is named and skipped; the others are explained
+        try:
+            good.append((path, open_image(path, max_pixels=args.max_pixels)))
+        except ValueError as err:
+            results.append({"input": str(path), "error": str(err)})
+    if not good and results:
+        raise ValueError(f"no image could be read; the first: {results[0]['error']}")
+    bar = tqdm(range(0, len(good), args.batch_size), desc="explaining", unit="batch", disable=len(good) <= 1)
     for start in bar:
-        batch = images[start : start + args.batch_size]
-        explanation = model.classifier.explain(batch, method=args.method, **_classes(args.target))
-        for i, image in enumerate(batch):
-            path = mine[start + i]
+        batch = good[start : start + args.batch_size]
+        images = [image for _, image in batch]
+        explanation = model.classifier.explain(images, method=args.method, **_classes(args.target))
+        for i, (path, image) in enumerate(batch):
             results.append(
                 _summarise(model, explanation, i, str(path), args, formats, image=np.asarray(image))
             )
-    return _gather(results, rank, world, order=[str(p) for p in paths])
+    order = {str(p): i for i, p in enumerate(paths)}
+    results.sort(key=lambda r: order[r["input"]])  # in the order of the input files, skipped ones included
+    return _gather(results, rank, world, order=list(order))
 
 
 def _summarise(
@@ -113,7 +140,7 @@ def _summarise(
         {"class": n, "index": int(i), "prob": round(float(p), 6)}
         for n, i, p in zip(top.names[sample], top.indices[sample], top.probs[sample], strict=True)
     ]
-    stem_base = "text" if image is None else Path(name).stem
+    stem_base = name if image is None else Path(name).stem
     explained = []
     for cls in _targets(args.target, top.indices[sample].tolist(), explanation):
         raw = raw_credit(explanation, sample, cls, model=model.info.name, image=image)

@@ -29,7 +29,6 @@ from .downloads import figure_file
 
 MAX_PIXELS_ENV = "CREDITLENS_MAX_PIXELS"
 THREADS_ENV = "CREDITLENS_APP_THREADS"
-MAX_TEXT_CHARS = 20_000
 DISPLAY_SIDE = 448  # longest side of the image drawn under the credit overlay, in pixels
 
 
@@ -109,7 +108,7 @@ def explain_image(name: str, data: bytes, filename: str, limit: int, method: str
 
 @st.cache_resource(max_entries=16, show_spinner="Explaining ...")
 def explain_text(name: str, text: str, method: str) -> TextExplanation:
-    """Explain every class of text model `name` for `text` (checked with `check_text` first) with `method`."""
+    """Explain every class of text model `name` for `text` (see `text_limit.check_text`) with `method`."""
     return model(name).classifier.explain([text], method=method)
 
 
@@ -117,20 +116,6 @@ def explain_text(name: str, text: str, method: str) -> TextExplanation:
 def figure_png(key: str, _build: Callable[[], Figure]) -> bytes:
     """The PNG of a figure, drawn once per `key` (which must name the input, class, view and its options)."""
     return figure_file(_build, "png")
-
-
-def check_text(text: str) -> tuple[str, str | None]:
-    """The text to explain and a warning, if any: the first `MAX_TEXT_CHARS` characters of a longer text.
-
-    Raises:
-        ValueError: an empty (or all-whitespace) text.
-    """
-    if not text.strip():
-        raise ValueError("The text is empty: type or paste a review, or pick a sample.")
-    if len(text) <= MAX_TEXT_CHARS:
-        return text, None
-    warning = f"The text has {len(text):,} characters; only the first {MAX_TEXT_CHARS:,} are explained."
-    return text[:MAX_TEXT_CHARS], warning
 
 
 def _model_view(image: Image.Image, data_config: dict[str, Any]) -> np.ndarray:

@@ -15,7 +15,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from creditlens.app import downloads, samples, session, views
+from creditlens.app import downloads, samples, session, text_limit, views
 from creditlens.attribution import Explanation
 from creditlens.attribution.explain_methods import METHODS, method_line
 from creditlens.attribution.zoo import ModelInfo
@@ -125,7 +125,7 @@ def _text_input(info: ModelInfo) -> tuple[Explanation, None, str] | None:
     st.session_state.setdefault("text", reviews[0])
     text = st.text_area("Text to explain (Ctrl+Enter to apply)", key="text", height=110)
     try:
-        text, warning = session.check_text(text)
+        text, warning = text_limit.check_text(text)
         if warning:
             st.warning(warning)
         explanation = session.explain_text(info.name, text, _method(info))

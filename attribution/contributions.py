@@ -87,9 +87,7 @@ def chain_contributions(
         G[m, select.to(x_inp.device).repeat_interleave(d_out), m % d_out] = 1.0
         P, scale, bias = _walk_back(layers, outputs, pad_mask, G)
         x = x_inp.to(dtype)
-        values = scale * (outputs[0].phi.to(dtype).unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(
-            -1
-        )  # [...mi]
+        values = scale * _input_terms(x, outputs[0].phi.to(dtype), P)  # [...mi]
         values = values.transpose(-2, -1).unflatten(-1, (n_sel, d_out))  # [...i n h]
         g = None
         if grad:
@@ -105,6 +103,7 @@ def head_contributions(
     pad_mask: torch.Tensor | None = None,
     classes: torch.Tensor | None = None,
     *,
+    target: torch.Tensor | None = None,
     grad: bool = False,
 ) -> Contributions:
     """Contributions of every hidden state a `RoutingHead` reads to its class scores.
@@ -118,6 +117,7 @@ def head_contributions(
         out: its `forward_with_phi(hidden_states, pad_mask)` result.
         pad_mask: `[..., n_pos]` True on padding, or None.
         classes: `[n_sel]` classes to explain. Default: all.
+        target: instead of `classes`, `[B]` one class per sample (Captum's `target`); then `n_sel = 1`.
         grad: also return the gradient of each explained score with respect to each hidden state (held
             chain and held input norm), for carrying contributions into a backbone.
 
@@ -127,16 +127,27 @@ def head_contributions(
     """
     if len(out.outputs) != len(head.route):
         raise ValueError("out must be the head's forward_with_phi result (it lacks the routings' outputs).")
+    if target is not None and (classes is not None or hidden_states.dim() != 4):
+        raise ValueError(
+            "target (one class per sample) takes hidden states [B, n_pos, d_depth, d_emb], not classes."
+        )
     classes = torch.arange(head.n_classes) if classes is None else torch.as_tensor(classes).flatten()
     with torch.no_grad(), torch.autocast(hidden_states.device.type, enabled=False):
         dtype = torch.promote_types(out.phis[0].dtype, torch.float32)
         h = hidden_states.to(dtype)
         x = (F.layer_norm(h, (head.d_emb,), eps=_EPS) * head.W.to(dtype)).flatten(-3, -2)  # [...id]
         row_pad = None if pad_mask is None else pad_mask.repeat_interleave(head.d_depth, dim=-1)  # [...i]
-        # Classes in chunks, so that no `[..., m, n_inp, n_hid]` temporary outgrows _CHUNK_ELEMENTS.
-        per_class = out.phis[0].numel()
-        size = max(1, _CHUNK_ELEMENTS // per_class)
-        parts = [_head_part(head, out, h, x, row_pad, chunk, grad) for chunk in classes.split(size)]
+        if target is not None:  # one target per sample: [B, 1, n_classes, 1]
+            G = F.one_hot(torch.as_tensor(target).to(x.device), head.n_classes).to(dtype)[:, None, :, None]
+            parts = [_head_part(head, out, h, x, row_pad, G, grad)]
+        else:
+            # Classes in chunks, so that no `[..., m, n_inp, n_hid]` temporary outgrows _CHUNK_ELEMENTS.
+            size = max(1, _CHUNK_ELEMENTS // out.phis[0].numel())
+            eye = torch.eye(head.n_classes, dtype=dtype, device=x.device)
+            parts = [
+                _head_part(head, out, h, x, row_pad, eye[chunk, :, None], grad)
+                for chunk in classes.split(size)
+            ]
     values = torch.cat([part[0] for part in parts], dim=-1)  # [...plm]
     bias = torch.cat([part[1] for part in parts], dim=-1)  # [...m]
     g = torch.cat([part[2] for part in parts], dim=-2) if grad else None  # [...plmd]
@@ -149,19 +160,18 @@ def _head_part(
     h: torch.Tensor,
     x: torch.Tensor,
     row_pad: torch.Tensor | None,
-    classes: torch.Tensor,
+    G: torch.Tensor,
     grad: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """`head_contributions` for some classes: values `[...plm]`, bias `[...m]`, grad `[...plmd]` or None.
+    """`head_contributions` for the targets `G [(B,) m, n_classes, 1]` (one-hot rows): values `[...plm]`, bias
+    `[...m]`, grad `[...plmd]` or None.
 
     `h` is the hidden states and `x` the first routing's input without the shift B, both in the working dtype.
     """
     dtype = x.dtype
-    G = x.new_zeros(len(classes), head.n_classes, 1)  # [mj1]
-    G[torch.arange(len(classes)), classes.to(x.device), 0] = 1.0
     P, scale, bias = _walk_back(list(head.route), out.outputs, row_pad, G)  # P: [...mjd]
     phi = out.phis[0].to(dtype)  # [...ij]
-    values = scale * (phi.unsqueeze(-3) * (x.unsqueeze(-3) @ P.mT)).sum(-1)  # [...mi]
+    values = scale * _input_terms(x, phi, P)  # [...mi]
     # The shift B of depth l reaches the routing through every row of that depth.
     phi_per_depth = phi.unflatten(-2, (-1, head.d_depth)).sum(-3)  # [...lj]
     B_P = head.B.to(dtype) @ P.mT  # [...mlj]
@@ -199,6 +209,17 @@ def _walk_back(
         if depth > 0:
             G = scale * (phi.unsqueeze(-3) @ P)  # [...mih]: gradient at the previous routing's outputs
     return P, scale, bias
+
+
+def _input_terms(x: torch.Tensor, phi: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """`[..., m, i]`: `sum_j phi_ij <x_i, P_mj>`, each input's term before the length scale.
+
+    One product of the inputs `x [..., i, d]` with every target's vote map `P [..., m, j, d]` at once (twice as
+    fast as a product per target on the bundled ViT's head), then weighted by `phi [..., i, j]`.
+    """
+    m, j = P.shape[-3], P.shape[-2]
+    terms = x @ P.flatten(-3, -2).mT  # [...i(mj)]
+    return (terms.unflatten(-1, (m, j)) * phi.unsqueeze(-2)).sum(-1).transpose(-2, -1)  # [...mi]
 
 
 def _length_scale(

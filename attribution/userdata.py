@@ -31,7 +31,7 @@ def load_image_folder(root: str | Path, labels: Sequence[str]) -> LabelledData:
         raise ValueError(f"{root} is not a folder: give a folder with one subfolder of images per class.")
     inputs, targets = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        cls = _class_of(folder.name, labels, where=str(folder))
+        cls = _class_of(folder.name, labels, where=str(folder), folder=True)
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ValueError(
@@ -74,11 +74,19 @@ def load_text_csv(path: str | Path, labels: Sequence[str]) -> LabelledData:
     return LabelledData(inputs, np.asarray(targets, dtype=np.int64))
 
 
-def _class_of(name: str, labels: Sequence[str], where: str) -> int:
-    """A class given by exact label, else by index, else by a name `class_index` recognises."""
+def _class_of(name: str, labels: Sequence[str], where: str, folder: bool = False) -> int:
+    """A class given by exact label, else by index, else by a name `class_index` recognises (`folder`: the
+    name is a folder's, so the error offers only names a folder can have)."""
     if name in labels:
         return list(labels).index(name)
     try:
         return class_index(labels, int(name) if name.lstrip("-").isdigit() else name)
     except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
+        if not folder:
+            raise ValueError(f"{where}: {err}") from None
+        # A folder name cannot hold '/': offer the names that can be folder names, and the indices.
+        usable = ", ".join(repr(label) for label in labels if "/" not in label)
+        raise ValueError(
+            f"{where}: {name!r} is no class of this model; name each class folder by the class index "
+            f"(0..{len(labels) - 1}) or by a class name: {usable}."
+        ) from None

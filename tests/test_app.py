@@ -19,7 +19,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import creditlens.app
-from creditlens.app import commands_app, downloads, samples, session, views
+from creditlens.app import commands_app, downloads, samples, session, text_limit, views
 from creditlens.app.cli import main
 from creditlens.attribution import Classifier
 from creditlens.attribution.images import open_image
@@ -370,10 +370,10 @@ def test_an_unknown_view_is_a_clear_error() -> None:
 
 def test_text_checks() -> None:
     with pytest.raises(ValueError, match="empty"):
-        session.check_text(" \t\n")
-    assert session.check_text("fine") == ("fine", None)
-    text, warning = session.check_text("x" * (session.MAX_TEXT_CHARS + 5))
-    assert len(text) == session.MAX_TEXT_CHARS and "20,005 characters" in warning
+        text_limit.check_text(" \t\n")
+    assert text_limit.check_text("fine") == ("fine", None)
+    text, warning = text_limit.check_text("x" * (text_limit.MAX_TEXT_CHARS + 5))
+    assert len(text) == text_limit.MAX_TEXT_CHARS and "20,005 characters" in warning
 
 
 def test_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

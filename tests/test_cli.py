@@ -181,6 +181,65 @@ def test_user_errors_exit_2_with_one_line(samples, tmp_path, capsys, args, messa
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_out_that_is_a_file_or_cannot_be_written_is_one_line(samples, tmp_path, capsys) -> None:
+    taken = tmp_path / "taken.txt"
+    taken.write_text("a file")
+    status, _, err = _run(
+        ["explain", "--model", FASHION[0], str(samples["boot"]), "--out", str(taken)], capsys
+    )
+    assert status == 2 and f"--out {taken} is a file" in err and len(err.strip().splitlines()) == 1
+    status, _, err = _run(
+        ["explain", "--model", FASHION[0], str(samples["boot"]), "--out", "/proc/creditlens"], capsys
+    )
+    assert status == 2 and "/proc/creditlens" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_batch_goes_on_past_a_corrupt_file_and_names_it(samples, tmp_path, capsys) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("boot", "trouser", "truncated"):
+        (folder / samples[name].name).write_bytes(samples[name].read_bytes())
+    status, out, err = _run(["explain", "--model", FASHION[0], str(folder), "--out", str(tmp_path / "out"),
+                             "--formats", "png", "--json"], capsys)  # fmt: skip
+    summary = json.loads(out)
+    assert status == 1  # some inputs failed; the others were explained and written
+    assert [Path(r["input"]).name for r in summary["results"]] == ["boot.png", "trouser.png"]
+    assert all(Path(f).is_file() for r in summary["results"] for e in r["explained"] for f in e["files"])
+    assert [Path(r["input"]).name for r in summary["failed"]] == ["truncated.png"]
+    assert "skipped" in err and "truncated.png is truncated or corrupt" in err
+
+
+def test_texts_are_cut_at_the_limit_and_named_apart(tmp_path, capsys) -> None:
+    long_text = "A gorgeous film. " * 1500  # 25,500 characters
+    args = [
+        "explain",
+        "--model",
+        "rotten-tomatoes-minilm",
+        "--out",
+        str(tmp_path),
+        "--formats",
+        "npz",
+        "--json",
+    ]
+    status, out, err = _run([*args, "--text", long_text], capsys)
+    assert status == 0 and "only the first 20,000 are explained" in err
+    first = json.loads(out)["results"][0]["explained"][0]["files"]
+    status, out, _ = _run([*args, "--text", "Dull and far too long."], capsys)
+    second = json.loads(out)["results"][0]["explained"][0]["files"]
+    assert status == 0 and not set(first) & set(second)  # the second text does not overwrite the first
+    assert all(Path(f).is_file() for f in first + second)
+
+
+def test_accuracy_on_a_folder_named_for_no_class_offers_folder_names_and_indices(
+    samples, tmp_path, capsys
+) -> None:
+    (tmp_path / "Hats").mkdir()
+    (tmp_path / "Hats" / "boot.png").write_bytes(samples["boot"].read_bytes())
+    status, _, err = _run(["accuracy", "--model", FASHION[0], "--data", str(tmp_path)], capsys)
+    assert status == 2 and "'Hats' is no class" in err and "class index (0..9)" in err
+    assert "'Trouser'" in err and "T-shirt/top" not in err  # a folder cannot be named T-shirt/top
+
+
 def test_accuracy_on_a_labelled_folder(samples, tmp_path, capsys) -> None:
     for name, label in (("boot", "Ankle boot"), ("boot2", "9"), ("trouser", "Trouser"), ("bag", "Bag")):
         (tmp_path / label).mkdir(exist_ok=True)

@@ -137,3 +137,17 @@ def test_many_classes_are_split_exactly_too():
     result = head_contributions(head, hidden, out, grad=True)
     torch.testing.assert_close(result.values.sum((1, 2)) + result.bias, out.scores, atol=1e-5, rtol=0)
     torch.testing.assert_close((hidden.unsqueeze(-2) * result.grad).sum(-1), result.values, atol=1e-5, rtol=0)
+
+
+def test_one_target_per_sample_is_that_sample_s_column():
+    head = _head(torch.float64)
+    hidden, pad = _padded_states(torch.float64)
+    with torch.no_grad():
+        out = head.forward_with_phi(hidden, pad)
+    every = head_contributions(head, hidden, out, pad, grad=True)
+    target = torch.tensor([4, 0, 2, 2])
+    one = head_contributions(head, hidden, out, pad, target=target, grad=True)
+    rows = torch.arange(4)
+    torch.testing.assert_close(one.values[..., 0], every.values[rows, ..., target])
+    torch.testing.assert_close(one.bias[:, 0], every.bias[rows, target])
+    torch.testing.assert_close(one.grad[..., 0, :], every.grad[rows, :, :, target])

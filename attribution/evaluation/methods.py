@@ -320,13 +320,7 @@ def _contributions(
     """The head's contributions for each sample's own class: `values [B, n_pos, d_depth, 1]`."""
     head = probe.head
     out = head.forward_with_phi(states, batch.pad_mask)
-    contrib = head_contributions(head, states, out, batch.pad_mask, grad=grad)
-    index = classes.to(states.device)
-    values = contrib.values.gather(-1, index.view(-1, 1, 1, 1).expand(*contrib.values.shape[:-1], 1))
-    g = None
-    if grad:
-        g = contrib.grad[torch.arange(len(index)), :, :, index].unsqueeze(-2)  # [bpl1d]
-    return Contributions(values, contrib.bias.gather(-1, index.view(-1, 1)), g)
+    return head_contributions(head, states, out, batch.pad_mask, target=classes, grad=grad)
 
 
 def _take_class(values: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
