@@ -54,18 +54,22 @@ def by_rollout(values: torch.Tensor, maps: Sequence[torch.Tensor]) -> torch.Tens
     return torch.einsum("bplm,blpq->bqlm", values, joints)  # [Bqlm]
 
 
-def by_gradient(hidden_states: torch.Tensor, leaf: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+def by_gradient(
+    states: torch.Tensor, leaf: torch.Tensor, sources: torch.Tensor, *, retain_graph: bool = False
+) -> torch.Tensor:
     """`[S, *leaf.shape]` gradient x input at the input, one map per gradient source.
 
     Args:
-        hidden_states: `[B, p, l, d]` what the head read, with the graph of a `held_statistics()` forward.
+        states: hidden states the head read (all depths `[B, p, l, d]`, or one depth's `[B, p, d]`), with the
+            graph of a `held_statistics()` forward.
         leaf: the input that graph starts from (pixels `[B, C, H, W]` or word embeddings `[B, n, d]`).
-        sources: `[S, B, p, l, d]` gradients at the hidden states, one set per map wanted (for example the
-            head's held gradient for one class at one depth).
+        sources: `[S, *states.shape]` gradients at the states, one set per map wanted (for example the
+            head's held gradient for one class).
+        retain_graph: keep the graph for another call (another depth's states).
     """
     batched = sources.shape[0] > 1
     (grads,) = torch.autograd.grad(
-        hidden_states, leaf, grad_outputs=sources if batched else sources[0], is_grads_batched=batched
+        states, leaf, sources if batched else sources[0], retain_graph=retain_graph, is_grads_batched=batched
     )
     grads = grads if batched else grads.unsqueeze(0)  # [S, *leaf.shape]
     return leaf.detach().unsqueeze(0) * grads

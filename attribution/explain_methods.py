@@ -107,15 +107,17 @@ def compute_credit(
         out, selected, contrib = _head(classifier, detached, select, True, True)
     g = contrib.grad  # [B, p, l, m, d]
     n_depth, n_sel = g.shape[2], g.shape[3]
-    # One gradient source per (depth, class): each depth's contributions carried on their own.
-    sources = g.new_zeros(n_depth, n_sel, *states.shape)  # [l m B p l d]
+    # Each depth's contributions carried on their own (a backward pass from that depth's states, through the
+    # blocks below it only), all explained classes at once.
+    rows = []
     for k in range(n_depth):
-        sources[k, :, :, :, k] = g[:, :, k].movedim(2, 0)
-    products = by_gradient(states, taken[0], sources.flatten(0, 1).to(states.dtype))
-    rows = backbone.leaf_rows(products)  # [(l m) B r]
+        sources = g[:, :, k].movedim(2, 0).to(states.dtype)  # [m B p d]
+        products = by_gradient(states[:, :, k], taken[0], sources, retain_graph=k < n_depth - 1)
+        rows.append(backbone.leaf_rows(products))  # [m B r]
+    rows = torch.stack(rows)  # [l m B r]
     offset = backbone.embedding_offset
     credit = g.new_zeros(states.shape[0], states.shape[1], n_depth, n_sel)  # [Bplm]
-    credit[:, offset : offset + rows.shape[-1]] = rows.unflatten(0, (n_depth, n_sel)).permute(2, 3, 0, 1)
+    credit[:, offset : offset + rows.shape[-1]] = rows.permute(2, 3, 0, 1)
     if encoding.pad_mask is not None:
         credit = credit.masked_fill(encoding.pad_mask[..., None, None], 0.0)
     bias = out.scores.index_select(-1, selected.to(out.scores.device)) - credit.sum((1, 2))  # [Bm]
