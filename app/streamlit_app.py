@@ -38,8 +38,8 @@ def main() -> None:
     session.limit_threads()
     st.title("creditlens")
     st.caption(
-        "What each patch or token, at each depth, contributed to a class: the credit assignments of "
-        "Heinsen routing, computed in the model's forward pass."
+        "What each patch or token contributed to a class score, split exactly through the model's Heinsen "
+        "routing head with its credit assignments (phi) held at their forward values."
     )
     try:
         infos = session.zoo()
