@@ -87,8 +87,8 @@ def test_cache_is_keyed_by_backbone_and_inputs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_torchrun_trains_data_parallel(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "creditlens.app.cli",
-           *_train_cli(tmp_path / "model", tmp_path / "cache", "--threads", "1")]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "creditlens.app.cli", *_train_cli(tmp_path / "model", tmp_path / "cache", "--threads", "1")]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, timeout=600)
     config = json.loads((tmp_path / "model" / "model.json").read_text())
     assert config["metrics"]["processes"] == 2

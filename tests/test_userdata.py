@@ -29,7 +29,9 @@ def test_folders_named_by_label_or_index(tmp_path: Path) -> None:
 
 def test_unknown_class_folder_names_the_folder(tmp_path: Path) -> None:
     _image(tmp_path / "horse" / "a.png", 0)
-    with pytest.raises(ValueError, match=r"horse.*'horse' is no class of this model; name each class folder by"):
+    with pytest.raises(
+        ValueError, match=r"horse.*'horse' is no class of this model; name each class folder by"
+    ):
         load_image_folder(tmp_path, LABELS)
 
 
