@@ -16,9 +16,11 @@ classes, `d` embedding features, `S` gradient sources.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
+from torch import nn
 
 
 def rollout_matrices(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -73,3 +75,20 @@ def by_gradient(
     )
     grads = grads if batched else grads.unsqueeze(0)  # [S, *leaf.shape]
     return leaf.detach().unsqueeze(0) * grads
+
+
+@contextmanager
+def output_leaf(module: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Within the block, the output of `module` (an input embedding) is a leaf that requires grad (the model's
+    weights are frozen, so nothing else would); the list collects it, one tensor per forward pass."""
+    taken: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        taken.append(output.detach().requires_grad_(True))
+        return taken[-1]
+
+    handle = module.register_forward_hook(keep)
+    try:
+        yield taken
+    finally:
+        handle.remove()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
+from .carry import output_leaf
 from .encoding import Encoding, TokenPositions
 
 
@@ -116,21 +117,10 @@ class TextBackbone(nn.Module):
         """Position of the first token of `leaf_rows` (every position is a token)."""
         return 0
 
-    @contextmanager
-    def input_leaf(self) -> Iterator[list[torch.Tensor]]:
+    def input_leaf(self) -> AbstractContextManager[list[torch.Tensor]]:
         """Within the block, the word embeddings `[B, n_tokens, d_emb]` are a leaf that requires grad (the
         weights are frozen, so nothing else would); the list collects them."""
-        taken: list[torch.Tensor] = []
-
-        def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-            taken.append(output.detach().requires_grad_(True))
-            return taken[-1]
-
-        handle = self.embedding_layer.register_forward_hook(keep)
-        try:
-            yield taken
-        finally:
-            handle.remove()
+        return output_leaf(self.embedding_layer)
 
     def leaf_rows(self, values: torch.Tensor) -> torch.Tensor:
         """`[..., n_tokens]` per-token sums of values `[..., n_tokens, d_emb]` of `input_leaf`'s embeddings."""

@@ -8,15 +8,14 @@ the input embedding of each position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..carry import by_gradient, by_rollout
+from ..carry import by_gradient, by_rollout, output_leaf
 from ..classifier import end_to_end_credit
 from ..contributions import Contributions, head_contributions
 from ..held import held_statistics
@@ -128,7 +127,7 @@ def grad_rollout_map(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Gradient-weighted attention rollout (Chefer et al. 2021; one forward and one backward pass)."""
-    with torch.enable_grad(), _embedding_leaf(probe), probe.attention_maps() as maps:
+    with torch.enable_grad(), output_leaf(probe.embedding_layer), probe.attention_maps() as maps:
         score = _take_class(probe.scores(batch), classes).sum()
         grads = torch.autograd.grad(score, maps)
     return grad_rollout([m.detach() for m in maps], grads, _readout(batch))
@@ -138,7 +137,7 @@ def input_x_gradient(
     probe: Probe, batch: Batch, classes: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
     """Input embedding times the gradient of the class score, summed over each position's embedding."""
-    with torch.enable_grad(), _embedding_leaf(probe) as taken:
+    with torch.enable_grad(), output_leaf(probe.embedding_layer) as taken:
         score = _take_class(probe.scores(batch), classes).sum()
         (grad,) = torch.autograd.grad(score, taken)
     return _place_rows(probe, batch, (taken[0].detach() * grad).sum(-1))
@@ -286,23 +285,6 @@ class _ScoresModule(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.probe.scores(_with_inputs(self.batch, pixels, self.batch.extra))
-
-
-@contextmanager
-def _embedding_leaf(probe: Probe) -> Iterator[list[torch.Tensor]]:
-    """Within the block, the input embedding is a leaf that requires grad (the model's weights are frozen,
-    so nothing else would); the list collects it."""
-    taken: list[torch.Tensor] = []
-
-    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        taken.append(output.detach().requires_grad_(True))
-        return taken[-1]
-
-    handle = probe.embedding_layer.register_forward_hook(keep)
-    try:
-        yield taken
-    finally:
-        handle.remove()
 
 
 def _with_inputs(batch: Batch, inputs: torch.Tensor, extra: dict[str, torch.Tensor]) -> Batch:
