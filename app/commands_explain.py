@@ -155,15 +155,18 @@ def _classes(target: str) -> dict[str, Any]:
     """`explain`'s class arguments for `--target`: only the classes that will be drawn are explained."""
     if target in ("top1", "top3"):
         return {"top_k": int(target[-1])}
-    return {"classes": int(target) if target.lstrip("-").isdigit() else target}
+    return {"classes": _named_class(target)}
 
 
 def _targets(target: str, ranked: list[int], explanation: Any) -> list[int]:
-    if target == "top1":
-        return ranked[:1]
-    if target == "top3":
-        return ranked[:3]
-    return [explanation.class_index(int(target) if target.lstrip("-").isdigit() else target)]
+    if target in ("top1", "top3"):
+        return ranked[: int(target[-1])]
+    return [explanation.class_index(_named_class(target))]
+
+
+def _named_class(target: str) -> int | str:
+    """`--target` as a class index (digits) or a class name."""
+    return int(target) if target.lstrip("-").isdigit() else target
 
 
 def _top_positions(raw: RawCredit) -> list[dict[str, Any]]:

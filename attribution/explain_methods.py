@@ -36,7 +36,6 @@ METHODS: dict[str, str] = {
     "contribution_lrp": "exact contributions carried to the input (pixels or word embeddings) by one backward "
     "pass with attention, norm statistics and activations held",
 }
-INPUT_LEVEL = ("contribution_rollout", "contribution_lrp")
 
 
 @dataclass(frozen=True)
@@ -63,17 +62,26 @@ def method_line(method: str, default: str, faithfulness: str) -> str:
     return f"method: {method}, {METHODS[method]}; this model's default is {default}, the most faithful as measured"
 
 
+# What an input-level method needs of a backbone beyond `encode` (VisionBackbone and TextBackbone have both).
+_NEEDS = {
+    "contribution_rollout": ("attention_maps", "embedding_offset"),
+    "contribution_lrp": ("input_leaf", "leaf_rows", "embedding_offset"),
+}
+
+
 def check_method(method: str, backbone: Any = None) -> None:
-    """A one-line error for an unknown method, or for an input-level one on a backbone without attention maps."""
+    """A one-line error for an unknown method, or for an input-level one on a backbone without what it needs
+    (attention maps for the rollout, a differentiable input for the backward pass)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}.")
-    if method in INPUT_LEVEL and backbone is not None:
-        needs = ("attention_maps", "input_leaf", "leaf_rows", "embedding_offset")
-        if not all(hasattr(backbone, name) for name in needs):
-            raise ValueError(
-                f"method {method!r} needs a backbone with attention maps and an input embedding "
-                f"({type(backbone).__name__} has none); methods that apply: paper, contribution."
-            )
+    missing = [
+        name for name in _NEEDS.get(method, ()) if backbone is not None and not hasattr(backbone, name)
+    ]
+    if missing:
+        raise ValueError(
+            f"method {method!r} needs a backbone with {', '.join(missing)} ({type(backbone).__name__} has "
+            "none); methods that apply: paper, contribution."
+        )
 
 
 def compute_credit(
@@ -81,7 +89,7 @@ def compute_credit(
 ) -> MethodCredit:
     """Run `method` on a batch; `select(scores)` gives the `[n_sel]` classes to explain."""
     check_method(method, classifier.backbone)
-    if method not in INPUT_LEVEL:
+    if method not in _NEEDS:
         with torch.no_grad():
             encoding = classifier.encode(inputs)
             out, selected, contrib = _head(classifier, encoding, select, method != "paper", False)
