@@ -193,10 +193,16 @@ def _gather(
         return results
     import torch.distributed as dist
 
-    if not dist.is_initialized():
+    joined = not dist.is_initialized()
+    if joined:
         dist.init_process_group("gloo")
     gathered = [None] * world if rank == 0 else None
     dist.gather_object(results, gathered, dst=0)
+    if joined:
+        # A process that exits with the group's threads still running aborts ("terminate called without an
+        # active exception"), so every process waits for the others, then leaves the group it joined.
+        dist.barrier()
+        dist.destroy_process_group()
     if rank != 0:
         return None
     merged = {r["input"]: r for part in gathered for r in part}

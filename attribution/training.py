@@ -87,7 +87,7 @@ def train_head(
         The best head (on every process) and its metrics: validation accuracy per epoch, the best epoch, and
         the test accuracy (those of a split that is None left out).
     """
-    rank, world = _distributed()
+    rank, world, joined = _distributed()
     caches = {}
     for name, data in (("train", train), ("val", val), ("test", test)):
         if data is None:
@@ -150,6 +150,10 @@ def train_head(
     if test is not None:
         metrics["test_accuracy"] = accuracy(head, caches["test"], test.labels)
         metrics["test_size"] = len(test.labels)
+    if joined:
+        # A process that exits with the group's threads still running aborts, so all wait, then leave.
+        dist.barrier()
+        dist.destroy_process_group()
     return head, metrics
 
 
@@ -181,12 +185,13 @@ def _mix(
     return states, pad_mask, targets
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size), joining the process group that torchrun set up, if any."""
+def _distributed() -> tuple[int, int, bool]:
+    """(rank, world size, joined), joining the process group that torchrun set up if no one has yet."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
+    joined = world > 1 and not dist.is_initialized()
+    if joined:
         dist.init_process_group("gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
+    return (dist.get_rank(), world, joined) if world > 1 else (0, 1, False)
 
 
 def _barrier(world: int) -> None:
