@@ -46,9 +46,10 @@ def figure_file(build: Callable[[], Figure], fmt: str, *, dpi: int = DPI) -> byt
     return figure_bytes(build(), fmt, dpi=dpi)
 
 
-def html_file(raw: RawCredit, mode: Mode = "signed") -> bytes:
-    """Texts: the token heatmap as a standalone UTF-8 HTML document."""
-    return raw_html(raw, mode).encode("utf-8")
+def html_file(raw: RawCredit, mode: Mode = "signed", *, vmax: float | None = None) -> bytes:
+    """Texts: the token heatmap as a standalone UTF-8 HTML document, on the colour scale ending at `vmax`
+    (such as the shared limit of compare mode; by default the largest `|credit|` of a word)."""
+    return raw_html(raw, mode, vmax=vmax).encode("utf-8")
 
 
 def raw_files(raw: RawCredit, stem: str) -> dict[str, bytes]:

@@ -9,6 +9,7 @@ redraws; drawn figures are cached too, so going back to one costs nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from creditlens.attribution import zoo as zoo_module
 from creditlens.attribution.images import MAX_PIXELS, open_image
 from creditlens.attribution.zoo import ModelInfo, ZooModel, list_models, load_model
 
+from . import samples
 from .downloads import figure_file
+
+_LOG = logging.getLogger(__name__)
 
 MAX_PIXELS_ENV = "CREDITLENS_MAX_PIXELS"
 THREADS_ENV = "CREDITLENS_APP_THREADS"
@@ -38,11 +42,15 @@ class ExplainedImage:
 
     Attributes:
         image: `[H, W]` or `[H, W, 3]` uint8, the part of the input the model sees (after its centre crop),
-            at most `DISPLAY_SIDE` pixels on a side, for overlays.
+            at most `DISPLAY_SIDE` pixels on a side: the user's image, as shown beside what the model saw.
+        model_input: `[h, w]` or `[h, w, 3]` uint8, the input as the model received it (for the bundled
+            Fashion-MNIST model, 28 x 28 grey), with the preprocessing's normalisation undone: overlays are
+            drawn on it.
         explanation: the credit of every patch at every depth for every class.
     """
 
     image: np.ndarray
+    model_input: np.ndarray
     explanation: ImageExplanation
 
 
@@ -102,8 +110,11 @@ def explain_image(name: str, data: bytes, filename: str, limit: int, method: str
     """
     image = open_image(data, name=filename, max_pixels=limit)
     classifier = model(name).classifier
-    explanation = classifier.explain([image], method=method)
-    return ExplainedImage(_model_view(image, classifier.backbone.data_config), explanation)
+    backbone = classifier.backbone
+    pixels = backbone.preprocess([image])  # [1chw]
+    explanation = classifier.explain(pixels, method=method)
+    seen = _as_image(pixels[0], backbone.data_config)
+    return ExplainedImage(_model_view(image, backbone.data_config), seen, explanation)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Explaining ...")
@@ -116,6 +127,35 @@ def explain_text(name: str, text: str, method: str) -> TextExplanation:
 def figure_png(key: str, _build: Callable[[], Figure]) -> bytes:
     """The PNG of a figure, drawn once per `key` (which must name the input, class, view and its options)."""
     return figure_file(_build, "png")
+
+
+def warm() -> None:
+    """Load every bundled model and explain its first sample with its default method, into the caches the
+    page reads, so the first visitor of a fresh server finds them ready; a model that fails is skipped (the
+    page shows its error when it is picked).
+    """
+    limit_threads()
+    for info in zoo():
+        if info.source != "bundled" or info.status != "ready":
+            continue
+        try:
+            model(info.name)
+            if info.task == "image":
+                first = samples.image_samples()[0]
+                explain_image(info.name, samples.sample_bytes(first), first, max_pixels(), info.method)
+            else:
+                explain_text(info.name, samples.text_samples()[0], info.method)
+        except Exception as err:  # a warm-up must not stop the server
+            _LOG.warning("warming %s failed: %s", info.name, err)
+
+
+def _as_image(pixels: torch.Tensor, data_config: dict[str, Any]) -> np.ndarray:
+    """`[C, H, W]` normalised pixels as the `[H, W]` (grey) or `[H, W, 3]` uint8 image they were made from."""
+    channels = pixels.shape[0]
+    mean = torch.tensor(data_config.get("mean", (0.0,) * channels), dtype=pixels.dtype).view(-1, 1, 1)
+    std = torch.tensor(data_config.get("std", (1.0,) * channels), dtype=pixels.dtype).view(-1, 1, 1)
+    values = (pixels * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)  # [chw]
+    return values[0].numpy() if channels == 1 else values.permute(1, 2, 0).numpy()
 
 
 def _model_view(image: Image.Image, data_config: dict[str, Any]) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def test_raw_credit_of_an_image_explanation(image_raw: RawCredit) -> None:
     explanation = image_explanation()
     assert image_raw.cls == 2 and image_raw.label == "Ankle boot"  # sample 0's top class by default
     method = explanation.method  # the title names the method that made the credit
-    assert image_raw.title == f"fashion-mnist-vit — Ankle boot (p = {explanation.probs[0, 2]:.2f}), {method}"
+    assert image_raw.title == f"fashion-mnist-vit — Ankle boot (p = {explanation.probs[0, 2]:.1%}), {method}"
     np.testing.assert_array_equal(image_raw.grid(), explanation.grid(2)[0].numpy())
     np.testing.assert_array_equal(
         image_raw.grid(per_depth=True), explanation.grid(2, per_depth=True)[0].numpy()
@@ -155,3 +157,14 @@ def test_load_raw_rejects_other_json(tmp_path: Path) -> None:
         load_raw(tmp_path / "x.npz")
     with pytest.raises(FileNotFoundError):
         load_raw(tmp_path / "missing.npz")
+
+
+def test_exported_files_are_one_column_or_one_page_wide(image_raw: RawCredit, text_raw: RawCredit) -> None:
+    column = overlay_figure(image_raw.image, image_raw.grid(), title=image_raw.title)
+    page = depth_grid_figure(image_raw.grid(per_depth=True), depths=image_raw.depths, width=7.0)
+    for figure, inches in ((column, 3.5), (page, 7.0)):
+        with Image.open(io.BytesIO(figure_bytes(figure, "png", dpi=100))) as png:
+            assert png.width == round(inches * 100)
+        pdf = figure_bytes(figure, "pdf").decode("latin-1")
+        box = re.search(r"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+        assert box and float(box.group(1)) == pytest.approx(inches * 72)  # PDF points

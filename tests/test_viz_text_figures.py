@@ -19,7 +19,9 @@ pytestmark = pytest.mark.filterwarnings("error")
 TOKENS = ["[CLS]", "A", "fine", "<b>", "film", "&", "not", "$5", "bad", "!", "[SEP]"]
 SPECIAL = [True] + [False] * 9 + [True]
 GAPS = [True, True, True, True, False, True, True, True, True, False, True]
-CREDIT = np.array([5.0, 0.1, 0.8, -0.2, 1.6, 0.0, -0.9, 0.3, -0.4, 0.05, -3.0])  # top ordinary token: "film"
+CREDIT = np.array([5.0, 0.1, 0.8, -0.2, 1.6, 0.0, -0.9, 0.3, -0.4, 0.05, -3.0])
+# The words shown: pieces with no gap before them joined, their credit summed; the top word is "<b>film" (1.4).
+WORDS = ["A", "fine", "<b>film", "&", "not", "$5", "bad!"]
 
 
 def _tokens_drawn(figure) -> list[str]:
@@ -32,10 +34,9 @@ def _tokens_drawn(figure) -> list[str]:
 
 def test_token_figure_shows_tokens_in_order_with_the_top_token_in_the_extreme_colour() -> None:
     figure = token_figure(TOKENS, CREDIT, gaps=GAPS, special=SPECIAL, title="sst2 — positive (p = 0.91)")
-    ordinary = [t for t, s in zip(TOKENS, SPECIAL) if not s]
-    assert _tokens_drawn(figure) == ordinary  # specials hidden by default; "$5" drawn as is (no mathtext)
+    assert _tokens_drawn(figure) == WORDS  # specials hidden by default; "$5" drawn as is (no mathtext)
     boxes = [a for a in figure.artists if isinstance(a, Rectangle)]
-    top = boxes[ordinary.index("film")]
+    top = boxes[WORDS.index("<b>film")]
     cmap = credit_cmap("signed")
     assert_color(top.get_facecolor(), cmap(1.0), tol=1e-9)  # the scale spans ordinary tokens: [CLS] is 5.0
     pixels = render(figure)
@@ -119,22 +120,51 @@ def test_html_is_a_complete_document_with_every_token_in_order_escaped() -> None
         assert part in page
     assert "<b>" not in page and "&lt;b&gt;" in page and "&lt;model&gt;" in page
     spans = _spans(page)
-    ordinary = [t for t, s in zip(TOKENS, SPECIAL) if not s]
-    assert [text for text, _ in spans] == ordinary
-    escaped = [html.escape(t) for t in ordinary]
+    assert [text for text, _ in spans] == WORDS
+    escaped = [html.escape(t) for t in WORDS]
     positions = [page.index(f">{e}</span>") for e in escaped]
     assert positions == sorted(positions)
-    top = dict(spans)["film"]
+    top = dict(spans)["<b>film"]
     assert f"background-color: {to_hex(credit_cmap('signed')(1.0))};" in top
     assert "linear-gradient" in page and 'class="legend"' in page
-    assert "fine</span><span" not in page and "&lt;b&gt;</span><span" in page  # gaps: "<b>film" joined
+    assert "fine</span> <span" in page  # a space between words, none inside "<b>film"
 
 
 def test_html_marks_special_tokens_and_uses_the_log_scale_for_magnitude() -> None:
     spans = _spans(token_html(TOKENS, CREDIT, special=SPECIAL, show_special=True))
-    assert [t for t, _ in spans] == TOKENS
+    assert [t for t, _ in spans] == TOKENS  # no gaps given: every token is a word
     assert "dashed" in spans[0][1] and "dashed" not in spans[1][1]
     magnitude = _spans(token_html(TOKENS, CREDIT, special=SPECIAL, mode="magnitude"))
     hexes = {t: s.split("background-color: ")[1][:7] for t, s in magnitude}
     assert hexes["film"] == to_hex(credit_cmap("magnitude")(1.0))
     assert hexes["&"] == to_hex(credit_cmap("magnitude")(0.0))  # zero credit sits at the log floor
+
+
+REVIEW = (
+    "The first half sparkles with wit and invention. Sadly, the second half collapses into tired clichés."
+)
+
+
+@pytest.fixture(scope="module")
+def review_raw():
+    """The bundled text model's credit of a review whose tokenizer splits "sparkles" and "clichés"."""
+    from creditlens.attribution.zoo import load_model
+    from creditlens.viz import raw_credit
+
+    model = load_model("rotten-tomatoes-minilm")
+    return raw_credit(model.classifier.explain([REVIEW]), model="rotten-tomatoes-minilm")
+
+
+def test_word_pieces_of_a_real_tokenizer_are_drawn_as_the_words_of_the_text(review_raw) -> None:
+    tokens = review_raw.token_strings()
+    assert "sparkle" in tokens and "iché" in tokens  # the tokenizer does split these words
+    per_token = review_raw.credit.sum(axis=-1)  # [p]
+    figure = token_figure(tokens, per_token, gaps=review_raw.token_gaps(), special=review_raw.special)
+    words = _tokens_drawn(figure)
+    assert words == REVIEW.split()  # every word as the text writes it, punctuation attached
+    page = token_html(tokens, per_token, gaps=review_raw.token_gaps(), special=review_raw.special)
+    assert [text for text, _ in _spans(page)] == REVIEW.split()
+    # A word's credit is the sum of its pieces: "clichés." is the last four ordinary tokens.
+    tip = page.split(">clichés.</span>")[0].rsplit('title="', 1)[1].split('"')[0]
+    expected = per_token[~review_raw.special][-4:].sum()
+    assert tip.startswith(f"credit {expected:.4g} (cl + iché + s + .)")

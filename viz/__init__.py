@@ -15,6 +15,7 @@ from .colors import (
     credit_norm,
     display_values,
     magnitude_norm,
+    shared_limit,
     signed_norm,
     text_color,
 )
@@ -26,8 +27,8 @@ from .image_figures import depth_grid_figure, depth_map_figure, overlay_figure
 from .images import as_rgb, to_grey, to_uint8, upsample
 from .raw import RawCredit, raw_credit
 from .raw_io import load_raw, save_raw
-from .style import COLUMN_WIDTH, PAGE_WIDTH, figure_title, paper_style
-from .text_figures import sentence_figure, token_figure
+from .style import COLUMN_WIDTH, PAGE_WIDTH, figure_title, format_probability, paper_style
+from .text_figures import sentence_figure, token_figure, word_credit
 
 __all__: list[str] = [
     "COLUMN_WIDTH",
@@ -49,6 +50,7 @@ __all__: list[str] = [
     "export",
     "figure_bytes",
     "figure_title",
+    "format_probability",
     "load_raw",
     "magnitude_norm",
     "overlay_figure",
@@ -57,6 +59,7 @@ __all__: list[str] = [
     "raw_html",
     "save_raw",
     "sentence_figure",
+    "shared_limit",
     "signed_norm",
     "standard_figures",
     "text_color",
@@ -65,4 +68,5 @@ __all__: list[str] = [
     "token_figure",
     "token_html",
     "upsample",
+    "word_credit",
 ]

@@ -6,10 +6,14 @@ Signed credit uses a diverging colormap (`RdBu_r`) with symmetric limits `vmin =
 credit whatever the data. The magnitude view shows `|credit|` with a `LogNorm` whose floor is `vmax / 1e4`
 (values below the floor, zeros included, are drawn in the floor's colour). An all-zero or non-finite map falls
 back to limits of 1, so no scale is ever empty and nothing divides by zero.
+
+Every norm takes an optional `vmax`, the `|credit|` at the end of the scale, so figures of different maps
+(two classes side by side, say) can share one scale: `shared_limit` gives the limit that covers them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import matplotlib
@@ -43,23 +47,54 @@ def _peak(values: ArrayLike) -> float:
     return float(finite.max()) if finite.size else 0.0
 
 
-def signed_norm(values: ArrayLike) -> Normalize:
-    """Linear norm with symmetric limits `[-vmax, vmax]`, `vmax` the largest `|value|` (1 if all zero)."""
-    vmax = _peak(values) or 1.0
-    return Normalize(vmin=-vmax, vmax=vmax)
+def _limit(values: ArrayLike, vmax: float | None) -> float:
+    """The end of the scale: `vmax` if given (it must be positive and finite), else the largest `|value|`
+    (1 if all zero)."""
+    if vmax is None:
+        return _peak(values) or 1.0
+    if not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax must be a positive finite number, got {vmax}.")
+    return float(vmax)
 
 
-def magnitude_norm(values: ArrayLike, dynamic_range: float = DYNAMIC_RANGE) -> LogNorm:
-    """Log norm of `|values|` from `vmax / dynamic_range` to `vmax` (`vmax = 1` if all zero)."""
+def signed_norm(values: ArrayLike, vmax: float | None = None) -> Normalize:
+    """Linear norm with symmetric limits `[-vmax, vmax]`; by default `vmax` is the largest `|value|` (1 if
+    all zero)."""
+    limit = _limit(values, vmax)
+    return Normalize(vmin=-limit, vmax=limit)
+
+
+def magnitude_norm(
+    values: ArrayLike, dynamic_range: float = DYNAMIC_RANGE, vmax: float | None = None
+) -> LogNorm:
+    """Log norm of `|values|` from `vmax / dynamic_range` to `vmax`; by default `vmax` is the largest
+    `|value|` (1 if all zero)."""
     if not dynamic_range > 1:
         raise ValueError(f"dynamic_range must be > 1, got {dynamic_range}.")
-    vmax = _peak(values) or 1.0
-    return LogNorm(vmin=vmax / dynamic_range, vmax=vmax)
+    limit = _limit(values, vmax)
+    return LogNorm(vmin=limit / dynamic_range, vmax=limit)
 
 
-def credit_norm(values: ArrayLike, mode: Mode = "signed") -> Normalize:
-    """The norm of a credit map: `signed_norm` or `magnitude_norm` per `mode`."""
-    return signed_norm(values) if _check_mode(mode) == "signed" else magnitude_norm(values)
+def credit_norm(values: ArrayLike, mode: Mode = "signed", vmax: float | None = None) -> Normalize:
+    """The norm of a credit map: `signed_norm` or `magnitude_norm` per `mode`, ending at `vmax` if given."""
+    if _check_mode(mode) == "signed":
+        return signed_norm(values, vmax)
+    return magnitude_norm(values, vmax=vmax)
+
+
+def shared_limit(arrays: Iterable[ArrayLike], mode: Mode = "signed") -> float:
+    """The `vmax` that puts several credit maps on one colour scale: the largest `|credit|` of them all.
+
+    Both modes end their scale at the largest `|credit|` (the magnitude scale then starts `DYNAMIC_RANGE`
+    times lower), so the limit is the same for both; `mode` is checked so a wrong one fails here. An all-zero
+    or empty set gives 1, as a single map would.
+
+    Args:
+        arrays: the credit maps, any shapes (numpy arrays, tensors or nested sequences).
+        mode: `"signed"` or `"magnitude"`.
+    """
+    _check_mode(mode)
+    return max((_peak(values) for values in arrays), default=0.0) or 1.0
 
 
 def credit_cmap(mode: Mode = "signed", cmap: str | Colormap | None = None) -> Colormap:

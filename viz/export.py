@@ -30,7 +30,9 @@ _RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path", "svg.hashs
 
 
 def figure_bytes(figure: Figure, fmt: str = "png", *, dpi: int = 200) -> bytes:
-    """A figure encoded as PNG, SVG or PDF, cropped to its content (for downloads in the app, say).
+    """A figure encoded as PNG, SVG or PDF at its own size (3.5 or 7 in wide for the figures of
+    `creditlens.viz`, so they drop into a paper's column or page without scaling; their constrained layout
+    keeps the margins small).
 
     Raises:
         ValueError: for another format (the message lists the valid ones).
@@ -39,20 +41,23 @@ def figure_bytes(figure: Figure, fmt: str = "png", *, dpi: int = 200) -> bytes:
         raise ValueError(f"unknown figure format {fmt!r}; valid formats: {', '.join(FIGURE_FORMATS)}.")
     buffer = io.BytesIO()
     with matplotlib.rc_context(_RC):
-        figure.savefig(
-            buffer, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.03, metadata=_METADATA[fmt]
-        )
+        figure.savefig(buffer, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     return buffer.getvalue()
 
 
-def raw_html(raw: RawCredit, mode: Mode = "signed") -> str:
-    """Texts: the token heatmap of `raw` as a standalone HTML document, titled with model, class and score."""
+def raw_html(raw: RawCredit, mode: Mode = "signed", *, vmax: float | None = None) -> str:
+    """Texts: the token heatmap of `raw` as a standalone HTML document, titled with model, class and score.
+
+    `vmax` is the `|credit|` at the end of the colour scale (see `colors.shared_limit`); by default the
+    largest `|credit|` of a word.
+    """
     return token_html(
         raw.token_strings(),
         raw.credit.sum(axis=-1),
         gaps=raw.token_gaps(),
         special=raw.special,
         mode=mode,
+        vmax=vmax,
         title=raw.title,
     )
 

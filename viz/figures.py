@@ -40,6 +40,7 @@ def standard_figures(raw: RawCredit, *, mode: Mode = "signed") -> dict[str, Figu
                 mode=mode,
                 title=title,
                 xlabel=f"patch (raster order, {rows} rows x {cols} columns)",
+                row_length=cols,
             ),
         }
         if raw.image is not None:

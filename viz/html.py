@@ -1,8 +1,9 @@
-"""Tokens coloured by credit as a standalone HTML document: inline styles, escaped text, a colour legend.
+"""Words coloured by credit as a standalone HTML document: inline styles, escaped text, a colour legend.
 
-The document needs nothing else (no scripts, no stylesheets, no fonts to fetch). Each token is a `<span>`
-whose background is its credit's colour on the same scales as the figures (`colors.py`), with the credit in
-its tooltip; special tokens are outlined and in italics, or left out.
+The document needs nothing else (no scripts, no stylesheets, no fonts to fetch). Each word (its word pieces
+joined, their credit summed, as in `token_figure`) is a `<span>` whose background is its credit's colour on
+the same scales as the figures (`colors.py`), with the credit and the pieces in its tooltip; special tokens
+are outlined and in italics, or left out.
 """
 
 from __future__ import annotations
@@ -31,19 +32,25 @@ def token_html(
     special: Sequence[bool] | None = None,
     show_special: bool = False,
     mode: Mode = "signed",
+    vmax: float | None = None,
     title: str | None = None,
     cmap: str | Colormap | None = None,
 ) -> str:
-    """A complete HTML document showing tokens in reading order with backgrounds coloured by credit.
+    """A complete HTML document showing words in reading order with backgrounds coloured by credit.
+
+    Word pieces are joined as in `token_figure`: a token with no space before it belongs to the word
+    before it, and the word's credit is the sum of its pieces' credit (the tooltip lists the pieces).
 
     Args:
         tokens: the text of each token (escaped in the document).
         credit: `[n_tok]` credit of each token (summed over depths).
-        gaps: per token, True if a space comes before it (False joins the pieces of a word). Default: all
+        gaps: per token, True if a space comes before it (False joins it to the word before). Default: all
             True.
-        special: per token, True on special tokens. Default: none.
+        special: per token, True on special tokens (never joined). Default: none.
         show_special: show special tokens marked (dashed outline, italics) instead of leaving them out.
         mode: `"signed"` or `"magnitude"`.
+        vmax: the `|credit|` at the end of the colour scale (see `colors.shared_limit` and `word_credit`).
+            Default: the largest `|credit|` of an ordinary word.
         title: page title and heading.
         cmap: colormap instead of the mode's default.
 
@@ -51,7 +58,7 @@ def token_html(
         An `<!DOCTYPE html>` document as a string.
     """
     shown = shown_tokens(tokens, credit, gaps, special, show_special)
-    norm = credit_norm(scale_values(shown), mode)
+    norm = credit_norm(scale_values(shown), mode, vmax)
     colormap = credit_cmap(mode, cmap)
     colors = credit_colors([t.value for t in shown], norm, colormap).reshape(-1, 4)  # [p4]
     spans = []
@@ -60,8 +67,11 @@ def token_html(
         if token.special:
             style += " " + _SPECIAL
         space = " " if token.gap and i > 0 else ""
+        tip = f"credit {token.value:.4g}"
+        if len(token.pieces) > 1:
+            tip += f" ({' + '.join(token.pieces)})"
         spans.append(
-            f'{space}<span class="token" style="{style}" title="credit {token.value:.4g}">'
+            f'{space}<span class="token" style="{style}" title="{html.escape(tip)}">'
             f"{html.escape(token.text)}</span>"
         )
     heading = html.escape(title or "Credit per token")

@@ -107,7 +107,7 @@ class RawCredit:
 
     @property
     def title(self) -> str:
-        """Figure title: model, class and probability, such as `"vit — Ankle boot (p = 0.97)"`."""
+        """Figure title: model, class and probability, such as `"vit — Ankle boot (p = 97.0%)"`."""
         return figure_title(self.model, self.label, float(self.probs[self.cls]), self.method)
 
     @property

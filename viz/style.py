@@ -68,9 +68,30 @@ def finish(figure: Figure) -> Figure:
     return figure
 
 
+def add_title(figure: Figure, title: str | None) -> None:
+    """Give `figure` its title (if any), wrapped at the figure's width so a long one is never cut off."""
+    if title:
+        figure.suptitle(title, parse_math=False, wrap=True)
+
+
+def format_probability(prob: float) -> str:
+    """A probability as a percentage with one decimal, `f"{prob:.1%}"`, as the app's table shows it.
+
+    Values that would round to 0.0% show as `"< 0.1%"` and those that would round to 100.0% as `"> 99.9%"`,
+    so a small probability is never shown as zero and an uncertain one never as certain.
+    """
+    if prob < 0.0005:
+        return "< 0.1%"
+    if prob >= 0.9995:
+        return "> 99.9%"
+    return f"{prob:.1%}"
+
+
 def figure_title(model: str, label: str, prob: float, method: str = "") -> str:
-    """A title naming the model, the class, its probability and the method: `"vit — Ankle boot (p = 0.97),
-    contribution"`."""
+    """A title naming the model, the class, its probability (`format_probability`) and the method:
+    `"vit — Ankle boot (p = 97.0%), contribution"`, or `"vit — Bag (p < 0.1%)"`."""
     head = f"{model} — " if model else ""
     tail = f", {method}" if method else ""
-    return f"{head}{label} (p = {prob:.2f}){tail}"
+    shown = format_probability(prob)
+    relation = shown if shown[0] in "<>" else f"= {shown}"
+    return f"{head}{label} (p {relation}){tail}"
