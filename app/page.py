@@ -18,10 +18,11 @@ import numpy as np
 import streamlit as st
 
 from creditlens.app import downloads, reading, samples, session, text_limit, views
+from creditlens.app.domain import domain_note
 from creditlens.attribution import Explanation
 from creditlens.attribution.explain_methods import METHODS, method_line
 from creditlens.attribution.zoo import ModelInfo
-from creditlens.viz import COLUMN_WIDTH, MODES, RawCredit, raw_credit
+from creditlens.viz import COLUMN_WIDTH, MODES, RawCredit, format_probability, raw_credit
 
 DEFAULT_MODEL = "fashion-mnist-vit"
 TOP_K = 5
@@ -126,6 +127,9 @@ def _image_input(info: ModelInfo) -> Shown | None:
         st.error(f"{filename} could not be explained ({type(err).__name__}: {err}).")
         return None
     st.caption(f"Input: **{filename}**")
+    note = domain_note(info.domain, explained.image, explained.model_input)
+    if note:
+        st.warning(note)
     return Shown(explained.explanation, _input_id(info.name, data), explained.model_input, explained.image)
 
 
@@ -177,7 +181,7 @@ def _show(info: ModelInfo, shown: Shown) -> None:
         if shown.seen is not None:
             _what_the_model_saw(shown.original, shown.seen)
         st.subheader("Prediction")
-        rows = "\n".join(f"| {labels[i]} | {probs[i]:.1%} |" for i in order[:TOP_K])
+        rows = "\n".join(f"| {labels[i]} | {format_probability(probs[i])} |" for i in order[:TOP_K])
         st.markdown("| class | probability |\n|---|---:|\n" + rows)
         name = functools.partial(_class_name, labels, probs)
         cls = st.selectbox("Class to explain", order, format_func=name, key=f"class-{input_id}")
@@ -229,13 +233,14 @@ def _what_the_model_saw(original: np.ndarray, seen: np.ndarray) -> None:
     """The user's image beside the input as the model received it (for the bundled Fashion-MNIST model,
     28 x 28 grey), which the credit maps are drawn on."""
     mine, model = st.columns(2)
-    mine.image(original, caption="your image")
+    # PNG, not Streamlit's default JPEG for arrays, so the model's few pixels show without artefacts.
+    mine.image(original, caption="your image", output_format="PNG")
     height, width = seen.shape[:2]
     kind = "grey" if seen.ndim == 2 else "colour"
     # Enlarged without smoothing, so each of the model's pixels stays a visible square.
     scale = max(1, 160 // max(height, width))
     enlarged = np.repeat(np.repeat(seen, scale, axis=0), scale, axis=1)
-    model.image(enlarged, caption=f"what the model saw: {width} x {height} {kind}")
+    model.image(enlarged, caption=f"what the model saw: {width} x {height} {kind}", output_format="PNG")
 
 
 def _column(explanation: Explanation, index: int) -> int:
@@ -244,7 +249,7 @@ def _column(explanation: Explanation, index: int) -> int:
 
 
 def _class_name(labels: tuple[str, ...], probs: list[float], index: int) -> str:
-    return f"{labels[index]} ({probs[index]:.1%})"
+    return f"{labels[index]} ({format_probability(probs[index])})"
 
 
 def _figure(raw: RawCredit, view: str, options: views.ViewOptions, key: str) -> None:

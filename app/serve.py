@@ -1,5 +1,8 @@
-"""The app's server process: Streamlit serving `streamlit_app.py`, with the bundled models loaded and their
-first samples explained in the background from the moment it starts, so the first visitor does not wait.
+"""The app's server process: Streamlit serving `streamlit_app.py`, ready before it answers.
+
+Importing torch, timm, transformers and matplotlib takes seconds; done before the server starts, no visitor
+waits for them, and the page's title and model picker show at once. The bundled models are then loaded and
+their first samples explained in the background, into the caches the page reads.
 
 `creditlens app` runs `python -m creditlens.app.serve <streamlit options>` (see `commands_app.app_command`).
 """
@@ -14,19 +17,15 @@ APP_FILE = Path(__file__).with_name("streamlit_app.py")
 
 
 def main() -> None:
-    """Start the warm-up thread, then run Streamlit's `streamlit run APP_FILE` with this process's arguments."""
-    threading.Thread(target=_warm, name="creditlens-warm-up", daemon=True).start()
+    """Import the page, start the warm-up thread, then run `streamlit run APP_FILE` with this process's
+    arguments."""
+    from creditlens.app import page, session  # noqa: F401 - imported for the first visit, which then need not
+
+    threading.Thread(target=session.warm, name="creditlens-warm-up", daemon=True).start()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP_FILE), *sys.argv[1:]]
     sys.exit(cli.main())
-
-
-def _warm() -> None:
-    # Imported here, in the thread: importing torch and the models is most of what a first visit would wait for.
-    from creditlens.app import session
-
-    session.warm()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from streamlit.testing.v1 import AppTest
 import creditlens.app
 from creditlens.app import commands_app, downloads, samples, session, text_limit, views
 from creditlens.app.cli import main
+from creditlens.app.domain import domain_note
 from creditlens.attribution import Classifier
+from creditlens.attribution.datasets import load_fashion_mnist
 from creditlens.attribution.images import open_image
 from creditlens.viz import RawCredit, load_raw
 
@@ -59,6 +61,12 @@ def _figures(at: AppTest) -> list:
     return [image for image in at.image if not image.proto.imgs[0].caption]
 
 
+def _percent(text: str) -> float:
+    """A probability as the page prints it ("12.5%", "< 0.1%", "> 99.9%") in percent."""
+    value = float(text.lstrip("<> ").rstrip("%"))
+    return value - 0.05 if text.startswith("<") else value + 0.05 if text.startswith(">") else value
+
+
 def _errors(at: AppTest) -> str:
     return " ".join(e.value for e in at.error)
 
@@ -94,7 +102,7 @@ def test_first_load_explains_a_bundled_sample_without_a_click() -> None:
     table = next(m.value for m in at.markdown if m.value.startswith("| class | probability |"))
     assert len(table.splitlines()) == 2 + 5  # the top 5 classes
     box = _class_box(at)
-    probs = [float(label.rsplit("(", 1)[1].rstrip("%)")) for label in box.options]
+    probs = [_percent(label.rsplit("(", 1)[1].rstrip(")")) for label in box.options]
     assert len(box.options) == 10 and probs == sorted(probs, reverse=True)  # most probable first
     assert box.index == 0  # the top class is explained first
     assert {b.proto.label for b in at.download_button} == {"PNG", "SVG", "PDF", "NPZ", "JSON"}
@@ -465,3 +473,116 @@ def test_the_page_shows_the_models_most_faithful_method_and_says_so():
     captions = " ".join(c.value for c in at.caption)
     assert "method: paper, the paper's credit of phi" in captions
     assert "this model's default is contribution_lrp" in captions
+
+
+def _figure_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if "**white** is zero" in c.value or "**Brighter**" in c.value]
+
+
+def test_each_figure_says_how_to_read_it_and_its_numbers_add_up() -> None:
+    at = _app()
+    (caption,) = _figure_captions(at)
+    assert "**Red** raised the score of *Ankle boot*, **blue** lowered it, **white** is zero" in caption
+    assert "each square is one patch of the image as the model saw it" in caption
+    total, bias, score = (
+        float(x)
+        for x in re.search(
+            r"credit \((-?[\d.]+)\) plus the bias \((-?[\d.]+)\) is .*?, (-?[\d.]+)\.", caption
+        ).groups()
+    )
+    first = open_image(samples.sample_bytes(samples.image_samples()[0]), name="boot")
+    with torch.no_grad():
+        logit = float(session.model(VISION).classifier([first])[0, 9])  # class 9: Ankle boot
+    assert score == pytest.approx(logit, abs=0.006) and total + bias == pytest.approx(score, abs=0.011)
+    at.radio(key="mode").set_value("magnitude").run()
+    (caption,) = _figure_captions(at)
+    assert "**Brighter** is more credit whatever its sign" in caption and "log scale" in caption
+    at.selectbox(key=f"method-{VISION}").select("paper").run()
+    (caption,) = _figure_captions(at)
+    assert "the paper's credit of phi" in caption and "bias" not in caption
+
+
+def _limit(caption: str) -> float:
+    return float(re.search(r"±([\d.e+-]+) at its ends", caption).group(1))
+
+
+def test_compared_classes_share_one_colour_scale() -> None:
+    at = _app()
+    at.file_uploader(key="upload").upload("noise.png", _png(_noise(3)), "image/png").run()
+    alone = []
+    for index in (0, 1):
+        _class_box(at).select_index(index).run()
+        alone.append(_limit(_figure_captions(at)[0]))
+    assert alone[0] != alone[1]  # each class alone has its own scale
+    _class_box(at).select_index(0).run()
+    _class_box(at, "compare-").select_index(2).run()  # the second most probable class
+    _assert_clean(at)
+    limits = [_limit(c) for c in _figure_captions(at)]
+    assert len(limits) == 2 and limits[0] == limits[1] == max(alone)
+
+
+def test_the_page_shows_what_the_model_saw_beside_the_users_image() -> None:
+    first = samples.image_samples()[0]
+    data = samples.sample_bytes(first)
+    explained = session.explain_image(VISION, data, first, session.max_pixels(), "contribution")
+    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    assert explained.model_input.shape == (28, 28)
+    assert np.abs(explained.model_input.astype(int) - pixels).max() <= 1  # the sample is already 28 x 28 grey
+    cat = samples.sample_bytes("Photo: a cat (out of domain)")
+    seen = session.explain_image(VISION, cat, "cat.png", session.max_pixels(), "contribution").model_input
+    assert seen.shape == (28, 28) and seen.dtype == np.uint8
+    at = _app()
+    captions = [image.proto.imgs[0].caption for image in at.image]
+    assert "your image" in captions and "what the model saw: 28 x 28 grey" in captions
+
+
+def test_a_second_session_reuses_the_first_sessions_explanation_and_figure(
+    forward_passes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[str] = []
+    original = views.view_figure
+
+    def counted(raw, view, options):
+        drawn.append(view)
+        return original(raw, view, options)
+
+    monkeypatch.setattr(views, "view_figure", counted)
+    noise = _png(_noise(4))
+    first = _app()
+    first.file_uploader(key="upload").upload("noise.png", noise, "image/png").run()
+    _assert_clean(first)
+    passes, figures = len(forward_passes), len(drawn)
+    second = _app()  # another browser session on the same server
+    second.file_uploader(key="upload").upload("noise.png", noise, "image/png").run()
+    _assert_clean(second)
+    assert len(forward_passes) == passes and len(drawn) == figures  # nothing explained or drawn again
+    assert _figures(second)[0].proto.imgs[0].url == _figures(first)[0].proto.imgs[0].url
+
+
+def _vision_domain() -> dict:
+    return next(info for info in session.zoo() if info.name == VISION).domain
+
+
+def test_an_input_far_from_fashion_mnist_gets_a_note_and_the_samples_none() -> None:
+    domain = _vision_domain()
+    for name in samples.image_samples():
+        data = samples.sample_bytes(name)
+        explained = session.explain_image(VISION, data, name, session.max_pixels(), "contribution")
+        note = domain_note(domain, explained.image, explained.model_input)
+        if name.startswith("Photo"):
+            assert note and "trained on Fashion-MNIST" in note and "mean little here" in note, name
+        else:
+            assert note is None, name
+    at = _app()
+    at.selectbox(key="sample").select("Photo: a cat (out of domain)").run()
+    _assert_clean(at)
+    (warning,) = at.warning
+    assert "it is a colour image and its background is not dark" in warning.value
+    assert len(_figures(at)) == 1  # the explanation is still shown
+
+
+def test_the_domain_check_passes_almost_every_fashion_mnist_training_image() -> None:
+    images, _ = load_fashion_mnist("train")
+    domain = _vision_domain()
+    flagged = sum(domain_note(domain, image, image) is not None for image in images.numpy())
+    assert flagged / len(images) <= 0.0011  # the border limit is the training set's 99.9th percentile

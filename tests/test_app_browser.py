@@ -8,6 +8,7 @@ except under `CI=true`, where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -24,11 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import creditlens.app
-
 pytestmark = pytest.mark.browser
 
-APP = Path(creditlens.app.__file__).with_name("streamlit_app.py")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,7 +38,21 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 IDLE = '[data-testid=stApp][data-test-script-state="notRunning"]'
-IMAGE = "[data-testid=stImage] img"
+# A credit figure; the user's image and what the model saw, above the prediction, have captions.
+IMAGE = "[data-testid=stImage]:not(:has([data-testid=stImageCaption])) img"
+# Run in every page before its own scripts: marks when the title and model picker show and when the first
+# figure has loaded, in milliseconds since the page was requested (performance.now()).
+MARK_TIMES = """(() => {
+  const figure = "[data-testid=stImage]:not(:has([data-testid=stImageCaption])) img";
+  const mark = () => {
+    if (!window.__contentAt && document.querySelector("h1")
+        && document.querySelector("input[aria-label='Zoo model']")) window.__contentAt = performance.now();
+    const img = document.querySelector(figure);
+    if (!window.__figureAt && img && img.complete && img.naturalWidth > 0) window.__figureAt = performance.now();
+    if (!window.__figureAt) setTimeout(mark, 20);
+  };
+  mark();
+})();"""
 TIMINGS_FILE = Path(tempfile.gettempdir()) / "app_timings.txt"
 TIMEOUT_MS = 120_000
 _timings: dict[str, list[float]] = {}
@@ -67,17 +79,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[str]:
-    """The app served by `streamlit run` on a free port; stopped by its PID at the end."""
+    """The app served as `creditlens app` serves it, on a free port; stopped by its PID at the end."""
     _require_browser()
+    with _serving() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving() -> Iterator[str]:
+    """A fresh `creditlens app` server on a free port, from when it answers its health check."""
     port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.headless", "true",
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "creditlens.app.cli", "app", "--port", str(port)]
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
     url = f"http://127.0.0.1:{port}"
@@ -106,12 +118,13 @@ def _wait_healthy(url: str, process: subprocess.Popen, log) -> None:
                     return
         except OSError:
             pass
-        time.sleep(0.3)
+        time.sleep(0.1)
     pytest.fail(f"streamlit did not answer {url}/_stcore/health within 90 s.")
 
 
 @pytest.fixture(scope="session")
-def browser(server: str):
+def browser():
+    _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -173,6 +186,47 @@ def _record(name: str, seconds: list[float]) -> None:
 
 def _no_exception(page) -> None:
     assert page.locator("[data-testid=stException]").count() == 0
+
+
+def _marks(page) -> tuple[float, float]:
+    """(seconds to the title and model picker, seconds to the first figure) since the page was requested."""
+    page.wait_for_function("() => window.__figureAt", timeout=TIMEOUT_MS)
+    return page.evaluate("() => [window.__contentAt / 1000, window.__figureAt / 1000]")
+
+
+def _visit(browser, url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    context.add_init_script(MARK_TIMES)
+    page = context.new_page()
+    page.goto(url, wait_until="commit")
+    return context, page
+
+
+def test_a_fresh_server_shows_the_page_at_once_and_eight_sessions_at_once_each_get_a_figure(browser) -> None:
+    """Runs first, on its own fresh server (the shared one starts later), as a newcomer's `make app` does."""
+    with _serving() as url:
+        context, page = _visit(browser, url)
+        content, figure = _marks(page)
+        _record("fresh server, first visit: title and model picker", [content])
+        _record("fresh server, first visit: first explanation", [figure])
+        assert page.locator("[data-testid=stAppDeployButton]").count() == 0  # no Deploy button
+        assert page.get_by_text("Deploy", exact=True).count() == 0
+        start = time.perf_counter()
+        page.get_by_role("combobox", name="Zoo model").click()
+        page.locator("[role=option]", has_text="rotten-tomatoes-minilm").click()
+        page.wait_for_selector("[data-testid=stHtml] span.token", timeout=TIMEOUT_MS)
+        _record("fresh server, first switch to the text model", [time.perf_counter() - start])
+        _no_exception(page)
+        context.close()
+        visits = [_visit(browser, url) for _ in range(8)]  # requested at once, then each timed in its page
+        loads = [_marks(page)[1] for _, page in visits]
+        _record("8 sessions at once: each one's first figure", loads)
+        for context, page in visits:
+            _no_exception(page)
+            assert page.locator("[data-testid=stAlertContentError]").count() == 0
+            context.close()
+    # Generous bounds (test machines are loaded); the README gives the figures on a quiet machine.
+    assert content < 20 and figure < 40 and max(loads) < 90
 
 
 def test_the_page_renders_the_bundled_models_explanation(page) -> None:
