@@ -50,7 +50,10 @@ def run_app(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be in 1..65535, got {args.port}.")
     if importlib.util.find_spec("streamlit") is None:
         raise ValueError("the app needs Streamlit: pip install 'creditlens[app]'.")
-    print(f"creditlens app: serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    print(
+        f"creditlens app: starting on http://{args.host}:{args.port}, ready in a few seconds (Ctrl+C to stop)",
+        file=sys.stderr,
+    )
     process = subprocess.Popen(app_command(args.host, args.port))
 
     def forward(signum: int, frame: object) -> None:
