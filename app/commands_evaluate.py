@@ -6,24 +6,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from .cli import add_command, add_paper_dir, add_threads, set_threads
 
-from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
-from creditlens.attribution.evaluation import METHODS, evaluate
-from creditlens.attribution.evaluation.report import protocol_text, to_markdown, write_report
-from creditlens.attribution.userdata import load_image_folder, load_text_csv
-from creditlens.attribution.zoo import BUNDLED_DIR, MODEL_FILE, load_model
-from creditlens.viz.evaluation_figures import evaluation_curves
-from creditlens.viz.export import figure_bytes
+if TYPE_CHECKING:
+    import torch
 
-from .cli import add_command
+# torch, the model and the data are imported and read inside `run_evaluate`, after its first line on stderr:
+# they take seconds, and a command that prints nothing for that long looks hung.
 
 DATA = {
     "fashion-mnist-vit": "the Fashion-MNIST test images, in file order",
     "rotten-tomatoes-minilm": "the held-out test snippets of the fixed Rotten Tomatoes split, in split order",
 }
+# The keys of `creditlens.attribution.evaluation.METHODS` (a test keeps them equal), named here so that
+# parsing the arguments needs no torch.
+METHOD_NAMES = (
+    "routing", "routing_rollout", "contribution", "contribution_rollout", "contribution_lrp", "random",
+    "rollout", "raw_attention", "grad_rollout", "input_x_gradient", "integrated_gradients", "gradcam", "edges",
+)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,20 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods",
         metavar="M1,M2",
-        help=f"comma-separated; default: all that apply; from {','.join(METHODS)}",
+        help=f"comma-separated; default: all that apply; from {','.join(METHOD_NAMES)}",
     )
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--sanity-samples", type=int, default=50, help="samples of the randomisation check")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    add_threads(p)
+    add_paper_dir(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--out", type=Path, help="folder for results.md/.csv/.json and curves.png/.pdf")
     p.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    bundled = args.model in DATA and (BUNDLED_DIR / args.model / MODEL_FILE).is_file()
-    if args.data is None and not bundled:
+    """Check the arguments, say at once what is being loaded, then evaluate with a progress bar."""
+    if args.data is None and args.model not in DATA:
         raise ValueError(
             f"without --data, evaluate runs on the bundled models with their test data: {', '.join(DATA)}; "
             f"got {args.model!r}."
@@ -63,12 +66,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     methods = None
     if args.methods is not None:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = [m for m in methods if m not in METHODS]
+        unknown = [m for m in methods if m not in METHOD_NAMES]
         if not methods or unknown:
-            raise ValueError(f"unknown method {(unknown or [''])[0]!r}; valid methods: {','.join(METHODS)}.")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+            raise ValueError(
+                f"unknown method {(unknown or [''])[0]!r}; valid methods: {','.join(METHOD_NAMES)}."
+            )
+    data = args.data if args.data is not None else DATA[args.model]
+    print(
+        f"creditlens evaluate: loading {args.model} and the first {args.limit} samples of {data} ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    set_threads(args.threads)
+    from creditlens.attribution.evaluation import evaluate
+    from creditlens.attribution.evaluation.report import protocol_text, to_markdown, write_report
+    from creditlens.attribution.zoo import load_model
+    from creditlens.viz.evaluation_figures import evaluation_curves
+    from creditlens.viz.export import figure_bytes
+
+    model = load_model(args.model, paper_dir=args.paper_dir)
     inputs, targets, described = _data(args, model)
     result = evaluate(
         model.classifier,
@@ -100,6 +116,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _data(args: argparse.Namespace, model: Any) -> tuple[Any, torch.Tensor, str]:
     """The first `--limit` inputs and labels to evaluate on, and what they are."""
+    import torch
+
+    from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
+    from creditlens.attribution.userdata import load_image_folder, load_text_csv
+
     if args.data is not None:
         labels = model.classifier.labels
         task = model.info.task

@@ -25,7 +25,7 @@ from creditlens.attribution.userdata import IMAGE_SUFFIXES
 from creditlens.attribution.zoo import ZooModel, load_model
 from creditlens.viz import FORMATS, RawCredit, export, raw_credit
 
-from .cli import add_command
+from .cli import add_command, add_paper_dir, add_threads, set_threads
 from .text_limit import check_text
 
 TOP_POSITIONS = 5
@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images")
     p.add_argument("--json", action="store_true", help="a machine-readable summary on stdout")
-    p.add_argument("--paper-dir", help="folder of the paper's head files")
+    add_threads(p)
+    add_paper_dir(p)
     p.set_defaults(run=run_explain)
 
 
@@ -64,7 +65,8 @@ def run_explain(args: argparse.Namespace) -> int:
             f"--out {args.out} is a file: give a folder for the figures (it is created if missing)."
         )
     text = _read_text(args) if args.text is not None or args.text_file is not None else None
-    model = load_model(args.model, paper_directory=args.paper_dir)
+    set_threads(args.threads)
+    model = load_model(args.model, paper_dir=args.paper_dir)
     if args.method is None:
         args.method = model.info.method
     check_method(args.method, model.classifier.backbone)
@@ -97,7 +99,7 @@ def _explain_text(model: ZooModel, text: str, args: argparse.Namespace, formats:
     text, warning = check_text(text)
     if warning:
         print(f"creditlens explain: warning: {warning}", file=sys.stderr)
-    explanation = model.classifier.explain([text], method=args.method, **_classes(args.target))
+    explanation = model.classifier.explain([text], method=args.method, **_target_args(args.target))
     # Named by its content, so that texts explained into one folder do not overwrite each other.
     name = "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     return _summarise(model, explanation, 0, name, args, formats, image=None)
@@ -120,7 +122,7 @@ def _explain_images(
     for start in bar:
         batch = good[start : start + args.batch_size]
         images = [image for _, image in batch]
-        explanation = model.classifier.explain(images, method=args.method, **_classes(args.target))
+        explanation = model.classifier.explain(images, method=args.method, **_target_args(args.target))
         for i, (path, image) in enumerate(batch):
             results.append(
                 _summarise(model, explanation, i, str(path), args, formats, image=np.asarray(image))
@@ -151,11 +153,11 @@ def _summarise(
     return {"input": name, "predictions": predictions, "explained": explained}
 
 
-def _classes(target: str) -> dict[str, Any]:
+def _target_args(target: str) -> dict[str, Any]:
     """`explain`'s class arguments for `--target`: only the classes that will be drawn are explained."""
     if target in ("top1", "top3"):
         return {"top_k": int(target[-1])}
-    return {"classes": _named_class(target)}
+    return {"target": _named_class(target)}
 
 
 def _targets(target: str, ranked: list[int], explanation: Any) -> list[int]:

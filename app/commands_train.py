@@ -9,14 +9,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from creditlens.attribution import vit_training
 from creditlens.attribution.training import LabelledData, TrainConfig, train_head
 from creditlens.attribution.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import build_backbone, save_model
 
-from .cli import add_command
+from .cli import add_command, add_threads, set_threads
 
 BUILT_IN_DATA = ("fashion-mnist", "rotten-tomatoes")
 
@@ -40,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name (default: the output folder's name)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--mixup", type=float, help="mixup Beta parameter (default: 0.2 images, 0.65 texts)")
     p.add_argument("--n-hid", type=int, default=64, help="vectors in the head's two hidden routings")
     p.add_argument("--d-hid", type=int, help="size of each hidden vector (default: the backbone's)")
@@ -52,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--limit", type=int, help="use at most this many samples of each split (quick runs)")
     p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "creditlens" / "states")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    add_threads(p)
     p.set_defaults(run=run_train)
 
     p = add_command(sub, "train-backbone")
@@ -61,8 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     kind, _, target = args.backbone.partition(":")
     if kind not in ("vit-dir", "timm", "hf") or not target:
         raise ValueError(f"--backbone must be vit-dir:FOLDER, timm:NAME or hf:NAME, got {args.backbone!r}.")
@@ -76,7 +74,15 @@ def run_train(args: argparse.Namespace) -> int:
             None,
         )
     mixup = args.mixup if args.mixup is not None else (0.65 if task == "text" else 0.2)
-    config = TrainConfig(args.epochs, args.batch_size, args.max_lr, mixup, args.n_hid, args.seed, args.d_hid)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        mixup_alpha=mixup,
+        n_hid=args.n_hid,
+        seed=args.seed,
+        d_hid=args.d_hid,
+    )
     head, metrics = train_head(
         backbone, _backbone_key(spec), len(labels), train, val, test, config, args.cache_dir
     )

@@ -9,7 +9,7 @@ from .grouping import group_sum, split_depths, sum_over_depths, sum_over_positio
 from .recipes import parallel_concat, parallel_sum, residual, sequential, sequential_for_classes
 from .record import PhiRecorder, record_phi
 
-# Backbones, classifiers, explanations and the paper's models.
+# Backbones, classifiers, explanations, the paper's models and the model zoo.
 # isort: split
 from .classifier import Backbone, Classifier, end_to_end_credit
 from .contributions import Contributions, chain_contributions, head_contributions
@@ -18,6 +18,7 @@ from .explanation import Explanation, ImageExplanation, TextExplanation, TopK
 from .paper_models import PAPER_MODELS, PaperModel, load_head_file, load_paper_head, paper_dir, paper_model
 from .text import TextBackbone
 from .vision import VisionBackbone
+from .zoo import ModelInfo, ZooModel, list_models, load_model
 
 __all__: list[str] = [
     "PhiRecorder",
@@ -37,6 +38,7 @@ __all__: list[str] = [
     "Encoding",
     "Explanation",
     "ImageExplanation",
+    "ModelInfo",
     "PAPER_MODELS",
     "PaperModel",
     "PatchPositions",
@@ -45,10 +47,13 @@ __all__: list[str] = [
     "TokenPositions",
     "TopK",
     "VisionBackbone",
+    "ZooModel",
     "chain_contributions",
     "end_to_end_credit",
     "head_contributions",
+    "list_models",
     "load_head_file",
+    "load_model",
     "load_paper_head",
     "paper_dir",
     "paper_model",

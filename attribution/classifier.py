@@ -104,7 +104,7 @@ class Classifier(nn.Module):
     def explain(
         self,
         inputs: Any,
-        classes: int | str | Sequence[int | str] | None = None,
+        target: int | str | Sequence[int | str] | None = None,
         *,
         top_k: int | None = None,
         method: str = "contribution",
@@ -114,8 +114,9 @@ class Classifier(nn.Module):
         Args:
             inputs: what the backbone's `encode` takes: images (PIL, uint8 arrays, or preprocessed pixels
                 `[B, C, H, W]`) or texts (a string or a list of strings).
-            classes: the classes to explain, by index or name. Default: all classes.
-            top_k: instead of `classes`, explain the union of each sample's `top_k` classes.
+            target: the class or classes to explain, by index or name (Captum's name for it). Default: all
+                classes.
+            top_k: instead of `target`, explain the union of each sample's `top_k` classes.
             method: what the credit is (see `explain_methods.METHODS`): `"contribution"` (default; each
                 hidden state's exact share of the score, one forward pass), `"contribution_rollout"` and
                 `"contribution_lrp"` (carried to the input positions), or `"paper"` (the paper's credit of
@@ -128,7 +129,7 @@ class Classifier(nn.Module):
         """
         from .explain_methods import compute_credit
 
-        result = compute_credit(self, inputs, method, lambda scores: self._select(scores, classes, top_k))
+        result = compute_credit(self, inputs, method, lambda scores: self._select(scores, target, top_k))
         kind = ImageExplanation if isinstance(result.encoding.positions, PatchPositions) else TextExplanation
         return kind(
             result.out.scores, self.labels, result.selected, result.credit, result.encoding.positions,
@@ -136,22 +137,22 @@ class Classifier(nn.Module):
         )  # fmt: skip
 
     def _select(
-        self, scores: torch.Tensor, classes: int | str | Sequence[int | str] | None, top_k: int | None
+        self, scores: torch.Tensor, target: int | str | Sequence[int | str] | None, top_k: int | None
     ) -> torch.Tensor:
         """`[n_sel]` sorted indices of the classes to explain."""
-        if classes is not None and top_k is not None:
-            raise ValueError("give classes or top_k, not both.")
+        if target is not None and top_k is not None:
+            raise ValueError("give target or top_k, not both.")
         if top_k is not None:
             if not 1 <= top_k <= len(self.labels):
                 raise ValueError(f"top_k must be in 1..{len(self.labels)}, got {top_k}.")
             return scores.topk(top_k, dim=-1).indices.flatten().unique().cpu()  # [n]
-        if classes is None:
+        if target is None:
             return torch.arange(len(self.labels))  # [n]
-        if isinstance(classes, (int, str)):
-            classes = [classes]
-        if len(classes) == 0:
-            raise ValueError("classes is empty: give at least one class, or None for all.")
-        return torch.tensor(sorted({self.class_index(c) for c in classes}))  # [n]
+        if isinstance(target, (int, str)):
+            target = [target]
+        if len(target) == 0:
+            raise ValueError("target is empty: give at least one class, or None for all.")
+        return torch.tensor(sorted({self.class_index(c) for c in target}))  # [n]
 
 
 def end_to_end_credit(out: HeadOutput, pad_mask: torch.Tensor | None, d_depth: int) -> torch.Tensor:

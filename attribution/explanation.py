@@ -124,7 +124,9 @@ class Explanation:
         missing = sorted({int(c) for c in wanted[~match.any(dim=-1)]})
         if missing:
             names = ", ".join(f"{c} ({self.labels[c]!r})" for c in missing)
-            raise ValueError(f"class {names} was not explained; pass classes=None (all) or include it.")
+            raise ValueError(
+                f"class {names} was not explained; pass target=None (all) or include it in target."
+            )
         return match.int().argmax(dim=-1).to(self.credit.device)  # [b]
 
 

@@ -98,13 +98,18 @@ PAPER_MODELS: dict[str, PaperModel] = {m.name: m for m in _MODELS}
 
 
 def paper_dir(directory: str | os.PathLike | None = None) -> Path:
-    """The folder of the paper's head files: `directory`, else `$CREDITLENS_PAPER_DIR`, else
+    """The folder of the paper's head files: `directory` (the `paper_dir=` of `paper_model`, `load_model`
+    and the others; `--paper-dir` on the command line), else `$CREDITLENS_PAPER_DIR`, else
     `~/.cache/creditlens/paper`."""
     if directory is not None:
         return Path(directory).expanduser()
     if os.environ.get(PAPER_DIR_ENV):
         return Path(os.environ[PAPER_DIR_ENV]).expanduser()
     return Path.home() / ".cache" / "creditlens" / "paper"
+
+
+# The keyword `paper_dir=` of the functions below hides the function `paper_dir` inside them.
+_folder = paper_dir
 
 
 def paper_spec(name: str) -> PaperModel:
@@ -145,7 +150,7 @@ def load_state_strict(
 
 def load_paper_head(
     name: str,
-    directory: str | os.PathLike | None = None,
+    paper_dir: str | os.PathLike | None = None,
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
@@ -157,12 +162,12 @@ def load_paper_head(
             where and where to put it.
     """
     spec = paper_spec(name)
-    path = paper_dir(directory) / spec.head_file
+    path = _folder(paper_dir) / spec.head_file
     if not path.is_file():
         raise FileNotFoundError(
             f"the head of {name!r} is not at {path}. Download {spec.head_file} from the checkpoints/ "
             f"folder of the GitHub repository {PAPER_REPO} ({spec.url}) and put it in {path.parent} "
-            f"(or pass directory=..., or set {PAPER_DIR_ENV} to the folder that holds it)."
+            f"(or pass paper_dir=... / --paper-dir, or set {PAPER_DIR_ENV} to the folder that holds it)."
         )
     head = RoutingHead(
         d_depth=25, d_emb=1024, n_classes=len(spec.labels()), n_hid=64, device=device, dtype=dtype
@@ -172,7 +177,7 @@ def load_paper_head(
 
 def paper_model(
     name: str,
-    directory: str | os.PathLike | None = None,
+    paper_dir: str | os.PathLike | None = None,
     *,
     backbone: nn.Module | None = None,
     device: torch.device | str | None = None,
@@ -183,7 +188,7 @@ def paper_model(
 
     Args:
         name: the model's name (see `PAPER_MODELS`).
-        directory: folder of the head files. Default: `$CREDITLENS_PAPER_DIR`, else
+        paper_dir: folder of the head files. Default: `$CREDITLENS_PAPER_DIR`, else
             `~/.cache/creditlens/paper`.
         backbone: a backbone to use instead of the pretrained BEiT-large or RoBERTa-large (it must give
             `d_depth = 25`, `d_emb = 1024`).
@@ -195,7 +200,7 @@ def paper_model(
             it).
     """
     spec = paper_spec(name)
-    head = load_paper_head(name, directory, device=device, dtype=dtype)
+    head = load_paper_head(name, paper_dir, device=device, dtype=dtype)
     if backbone is None:
         backbone = _pretrained_backbone(spec, device, dtype)
     return Classifier(backbone, head, spec.labels())

@@ -33,7 +33,7 @@ class TrainConfig:
     Attributes:
         epochs: passes over the training set.
         batch_size: samples per optimizer step (over all processes).
-        max_lr: peak learning rate of the one-cycle schedule.
+        lr: peak learning rate of the one-cycle schedule (`--lr` on the command line).
         mixup_alpha: mixup draws each sample's weight from Beta(alpha, alpha); 0 turns mixup off. The paper
             uses 0.2 for images and 0.65 for texts.
         n_hid: vectors in the head's two hidden routings.
@@ -43,7 +43,7 @@ class TrainConfig:
 
     epochs: int = 5
     batch_size: int = 64
-    max_lr: float = 1e-3
+    lr: float = 1e-3
     mixup_alpha: float = 0.2
     n_hid: int = 64
     seed: int = 0
@@ -105,9 +105,9 @@ def train_head(
     head = RoutingHead(backbone.d_depth, backbone.d_emb, n_classes, n_hid=config.n_hid, d_hid=config.d_hid)
     model = torch.nn.parallel.DistributedDataParallel(head) if world > 1 else head
     steps_per_epoch = max(1, len(train.labels) // config.batch_size)
-    optimizer = torch.optim.RAdam(model.parameters(), lr=config.max_lr)
+    optimizer = torch.optim.RAdam(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.max_lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.3
     )
     labels = torch.as_tensor(train.labels)
     mixup = (

@@ -334,8 +334,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--augment", choices=AUGMENTATIONS, default="flip", help="training-image augmentation"
     )
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    # The same default as every `creditlens` command: torch's own (one thread per CPU core).
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per CPU core)"
+    )
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -352,7 +355,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         augment=args.augment,
-        num_threads=args.threads,
+        num_threads=torch.get_num_threads() if args.threads is None else args.threads,
         command=command,
         init=args.init,
     )

@@ -19,8 +19,9 @@ import torch
 
 from creditlens.routing import RoutingHead
 
+from . import paper_models
 from .classifier import Classifier
-from .paper_models import PAPER_MODELS, load_state_strict, paper_dir, paper_model
+from .paper_models import PAPER_MODELS, load_state_strict, paper_model
 
 BUNDLED_DIR = Path(__file__).with_name("bundled")
 MODEL_FILE = "model.json"
@@ -48,6 +49,8 @@ class ModelInfo:
         method: the explanation method to show by default: the one that measured most faithful on this model
             (`model.json`'s `explanation.method`), else `"contribution"`.
         faithfulness: one line on how faithful `method` measured on this model, or that it was not measured.
+        domain: what the model was trained on and how to tell an input far from it (`model.json`'s
+            `domain`: a description and the checks the app makes of an input), None if not stated.
     """
 
     name: str
@@ -59,6 +62,7 @@ class ModelInfo:
     metrics: dict[str, Any]
     method: str = DEFAULT_METHOD
     faithfulness: str = NOT_MEASURED
+    domain: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,15 @@ class ZooModel:
     classifier: Classifier
 
 
-def list_models(paper_directory: str | os.PathLike | None = None) -> list[ModelInfo]:
-    """Every model of the zoo with its status: the bundled ones first, then the paper's six."""
+def list_models(paper_dir: str | os.PathLike | None = None) -> list[ModelInfo]:
+    """Every model of the zoo with its status: the bundled ones first, then the paper's six.
+
+    Args:
+        paper_dir: folder of the paper's head files (default: `$CREDITLENS_PAPER_DIR`, else
+            `~/.cache/creditlens/paper`; the command line's `--paper-dir`).
+    """
     infos = [_bundled_info(path) for path in sorted(BUNDLED_DIR.glob(f"*/{MODEL_FILE}"))]
-    folder = paper_dir(paper_directory)
+    folder = paper_models.paper_dir(paper_dir)
     for name, spec in PAPER_MODELS.items():
         present = (folder / spec.head_file).is_file()
         detail = f"{spec.head_file} in {folder}" if present else f"download {spec.url} into {folder}"
@@ -90,8 +99,13 @@ def model_names() -> list[str]:
     return [path.parent.name for path in sorted(BUNDLED_DIR.glob(f"*/{MODEL_FILE}"))] + list(PAPER_MODELS)
 
 
-def load_model(name: str, *, paper_directory: str | os.PathLike | None = None) -> ZooModel:
-    """Load a zoo model by name.
+def load_model(name: str, *, paper_dir: str | os.PathLike | None = None) -> ZooModel:
+    """Load a zoo model by name: `load_model("fashion-mnist-vit").classifier.explain([image])` explains a
+    PIL image with the bundled ViT.
+
+    Args:
+        name: a bundled model (`fashion-mnist-vit`, `rotten-tomatoes-minilm`) or one of the paper's six.
+        paper_dir: folder of the paper's head files (see `list_models`).
 
     Raises:
         ValueError: an unknown name (the message lists the known ones).
@@ -100,8 +114,8 @@ def load_model(name: str, *, paper_directory: str | os.PathLike | None = None) -
     if (BUNDLED_DIR / name / MODEL_FILE).is_file():
         return load_saved_model(BUNDLED_DIR / name)
     if name in PAPER_MODELS:
-        info = next(i for i in list_models(paper_directory) if i.name == name)
-        return ZooModel(info, paper_model(name, paper_directory))
+        info = next(i for i in list_models(paper_dir) if i.name == name)
+        return ZooModel(info, paper_model(name, paper_dir))
     raise ValueError(f"unknown model {name!r}; known models: {', '.join(model_names())}.")
 
 
@@ -218,4 +232,5 @@ def _bundled_info(config_path: Path) -> ModelInfo:
     return ModelInfo(
         config["name"], config["task"], tuple(config["labels"]), "bundled", "ready", detail, metrics,
         explanation.get("method", DEFAULT_METHOD), explanation.get("faithfulness", NOT_MEASURED),
+        config.get("domain"),
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """Explain an image with the bundled Fashion-MNIST ViT: top classes and the most credited patches.
 
-Run: python examples/explain_image.py [IMAGE] [--class NAME]
+Run: python examples/explain_image.py [IMAGE] [--target NAME]
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ def main() -> None:
     parser.add_argument(
         "image", nargs="?", default=str(SAMPLE), help="an image file (default: a bundled sample)"
     )
-    parser.add_argument("--class", dest="cls", help="the class to explain (default: the predicted one)")
+    parser.add_argument(
+        "--target", help="the class to explain, by name or index (default: the predicted one)"
+    )
     args = parser.parse_args()
 
     model = load_model("fashion-mnist-vit")
-    explanation = model.classifier.explain(open_image(args.image))
+    explanation = model.classifier.explain(open_image(args.image))  # every class, so any target can be shown
     top = explanation.top_k(3)
     print("prediction:", ", ".join(f"{n} ({p:.2f})" for n, p in zip(top.names[0], top.probs[0].tolist())))
-    cls = args.cls or top.names[0][0]
+    target = args.target or top.names[0][0]
+    cls = int(target) if target.isdigit() else target
     grid = explanation.grid(cls)[0]  # [rows, cols]: credit of each patch, summed over depths
     best = grid.flatten().topk(3).indices.tolist()
     cols = grid.shape[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from creditlens.app.cli import main
+from creditlens.app.cli import build_parser, main
 
 FASHION = ("fashion-mnist-vit", "Ankle boot")
 
@@ -62,7 +63,8 @@ def test_start_up_leaves_timm_and_torchvision_to_the_commands_that_need_them() -
         "import sys, creditlens.app.cli as c; p = c.build_parser(sys.argv[1] if len(sys.argv) > 1 else None); "
         f"print(sorted({heavy} & {{*sys.modules}}))"
     )
-    for command, expected in ((None, "[]"), ("app", "[]"), ("models", "['torch']")):
+    # evaluate prints its first line before it imports torch (see test_evaluation_cli.py).
+    for command, expected in ((None, "[]"), ("app", "[]"), ("evaluate", "[]"), ("models", "['torch']")):
         args = [sys.executable, "-c", code] + ([command] if command else [])
         out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
         assert out.strip() == expected, command
@@ -80,6 +82,66 @@ def test_help_lists_every_subcommand_and_each_shows_its_own_options(capsys: pyte
     with pytest.raises(SystemExit) as exit_info:
         main(["explian", "--model", "fashion-mnist-vit"])
     assert exit_info.value.code == 2 and "invalid choice: 'explian'" in capsys.readouterr().err
+
+
+# The arguments each subcommand requires, so that one option at a time can be parsed on its own.
+REQUIRED = {
+    "explain": ["--model", "m"],
+    "models": [],
+    "accuracy": ["--model", "m", "--data", "d"],
+    "train": ["--backbone", "hf:x", "--data", "d", "--out", "o"],
+    "train-backbone": ["--out", "o", "--epochs", "1"],
+    "evaluate": ["--model", "m"],
+    "app": [],
+}
+
+
+def _parse(command: str, *options: str) -> argparse.Namespace:
+    return build_parser(command).parse_args([command, *REQUIRED[command], *options])
+
+
+def test_every_subcommand_spells_a_shared_option_the_same_way() -> None:
+    """--threads (default: torch's) wherever torch computes, --paper-dir wherever a zoo model is named,
+    --lr for both trainings, --target for the class to explain."""
+    for command in ("explain", "accuracy", "train", "train-backbone", "evaluate"):
+        assert _parse(command).threads is None, command
+        assert _parse(command, "--threads", "3").threads == 3, command
+    for command in ("explain", "models", "accuracy", "evaluate"):
+        assert _parse(command).paper_dir is None, command
+        assert _parse(command, "--paper-dir", "heads").paper_dir == "heads", command
+    for command in ("train", "train-backbone"):
+        assert _parse(command, "--lr", "0.01").lr == 0.01, command
+    assert _parse("explain", "--target", "Sandal").target == "Sandal"
+    assert {c for c in REQUIRED if "threads" in vars(_parse(c))} == set(REQUIRED) - {"models", "app"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", *REQUIRED["train"], "--max-lr", "0.01"], "--max-lr is now --lr"),
+        (["train", *REQUIRED["train"], "--max-lr=0.01"], "--max-lr is now --lr"),
+        (["explain", "--model", FASHION[0], "--class", "Sandal"], "unrecognized arguments: --class"),
+        (["models", "--paper-directory", "heads"], "unrecognized arguments: --paper-directory"),
+    ],
+)
+def test_old_spellings_get_a_clear_usage_error(args, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_threads_below_one_is_a_one_line_error(samples, tmp_path, capsys) -> None:
+    status, _, err = _run(["explain", "--model", FASHION[0], str(samples["boot"]), "--threads", "0",
+                           "--out", str(tmp_path)], capsys)  # fmt: skip
+    assert status == 2 and "--threads must be at least 1, got 0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_paper_dir_option_is_where_models_looks(tmp_path, capsys) -> None:
+    status, out, _ = _run(["models", "--json", "--paper-dir", str(tmp_path)], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert status == 0 and rows["beit-large-cifar10"]["status"] == "missing"
+    assert f"into {tmp_path}" in rows["beit-large-cifar10"]["detail"]
 
 
 def test_explain_image_writes_figures_and_a_json_summary(samples, tmp_path, capsys) -> None:

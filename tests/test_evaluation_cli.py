@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from creditlens.app.cli import main
-from creditlens.attribution.evaluation import IMAGE_PROTOCOL
+from creditlens.app.commands_evaluate import METHOD_NAMES
+from creditlens.attribution.evaluation import IMAGE_PROTOCOL, METHODS
 from creditlens.attribution.evaluation.run import EvaluationResult
 from creditlens.viz.evaluation_figures import evaluation_curves
 
@@ -59,7 +60,18 @@ def test_evaluate_text_model_prints_protocol_and_table(capsys):
     assert "comprehensiveness:" in out and "sufficiency:" in out  # the protocol, then the table
     assert "| method | comprehensiveness ↑ | sufficiency ↓ |" in out
     assert "| rollout |" in out
-    assert "evaluating rotten-tomatoes-minilm" in err  # the progress bar
+    # Progress at once: a line on what is being loaded, before the model and data load (seconds), then the
+    # bar, drawn at 0 before the first batch is done.
+    first = "creditlens evaluate: loading rotten-tomatoes-minilm and the first 4 samples of the held-out test"
+    assert err.startswith(first)
+    assert err.index("evaluating rotten-tomatoes-minilm:   0%") < err.index(
+        "evaluating rotten-tomatoes-minilm: 100%"
+    )
+
+
+def test_evaluate_names_the_methods_of_the_evaluation() -> None:
+    """The method names that `evaluate` checks before importing torch are those the evaluation runs."""
+    assert METHOD_NAMES == tuple(METHODS)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_head_level_and_rollout_contributions_keep_each_depth_total(vit):
 
 def test_per_depth_lrp_maps_add_up_to_the_one_backward_map(vit):
     pixels = torch.randn(2, 3, 32, 32)
-    explanation = vit.explain(pixels, classes=[2], method="contribution_lrp")
+    explanation = vit.explain(pixels, target=[2], method="contribution_lrp")
     probe = ImageProbe(vit)
     batch = probe.batch(torch.zeros(2, 32, 32, 3, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))
     batch = type(batch)(pixels, batch.units, None, batch.labels, {})

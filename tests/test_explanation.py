@@ -107,10 +107,10 @@ def test_the_backbone_runs_once_without_gradients(image_classifier: Classifier) 
     assert explanation.head.phis[0].grad_fn is None
 
 
-def test_classes_by_name_index_and_top_k(image_classifier: Classifier) -> None:
+def test_target_by_name_index_and_top_k(image_classifier: Classifier) -> None:
     pixels = torch.randn(2, 3, 32, 32)
     full = image_classifier.explain(pixels)
-    some = image_classifier.explain(pixels, classes=["frog", 1])
+    some = image_classifier.explain(pixels, target=["frog", 1])
     assert some.classes.tolist() == [1, 4]
     torch.testing.assert_close(some.credit_of("frog"), full.credit_of(4), rtol=0, atol=0)
     torch.testing.assert_close(some.credit_of(1), full.credit_of("dog"), rtol=0, atol=0)
@@ -128,9 +128,11 @@ def test_classes_by_name_index_and_top_k(image_classifier: Classifier) -> None:
     with pytest.raises(ValueError, match="not explained"):
         some.credit_of("cat")
     with pytest.raises(ValueError, match="out of range"):
-        image_classifier.explain(pixels, classes=9)
+        image_classifier.explain(pixels, target=9)
     with pytest.raises(ValueError, match="not both"):
-        image_classifier.explain(pixels, classes="cat", top_k=1)
+        image_classifier.explain(pixels, target="cat", top_k=1)
+    with pytest.raises(TypeError, match="classes"):  # the class to explain is `target=`, as in Captum
+        image_classifier.explain(pixels, classes=[1])
 
 
 def test_text_explanation_decomposition_and_sentence_sums(text_classifier: Classifier) -> None:

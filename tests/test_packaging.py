@@ -1,9 +1,12 @@
-"""The four folders install as subpackages of the `creditlens` namespace, and dependencies point one way."""
+"""The four folders install as subpackages of the `creditlens` namespace with their data files, the build
+warns of nothing, and dependencies point one way."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,33 @@ def test_regular_install_puts_only_creditlens_in_site_packages(tmp_path: Path) -
     printed = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
     assert printed.strip().startswith(str(target))
+
+
+@pytest.mark.slow
+def test_wheel_builds_without_setuptools_warnings_and_ships_the_models_and_samples(tmp_path: Path) -> None:
+    """`pip install .` builds this wheel: its log has no setuptools warning (a deprecated licence table, data
+    folders taken for undeclared packages), and the bundled models and the app's samples are inside."""
+    cmd = [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "--no-build-isolation",
+           "--wheel-dir", str(tmp_path), str(ROOT)]  # fmt: skip
+    built = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    log = built.stdout + built.stderr
+    assert built.returncode == 0, log[-3000:]
+    # setuptools' warnings are classes named ...Warning (SetuptoolsDeprecationWarning, BuildBackendWarning);
+    # distutils' lowercase "warning: byte-compiling is disabled" is about the build machine, not the project.
+    warnings = sorted(set(re.findall(r"\b\w+Warning\b: .*", log)))
+    assert warnings == []
+    (wheel,) = tmp_path.glob("creditlens-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for model in ("fashion-mnist-vit", "rotten-tomatoes-minilm"):
+        for file in ("model.json", "head.safetensors"):
+            assert f"creditlens/attribution/bundled/{model}/{file}" in names
+    assert "creditlens/attribution/bundled/fashion-mnist-vit/backbone.safetensors" in names
+    samples = {n for n in names if n.startswith("creditlens/app/samples/")}
+    assert "creditlens/app/samples/fashion-mnist-0000-ankle-boot.png" in samples
+    assert "creditlens/app/samples/reviews.txt" in samples and len(samples) == 11
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+    assert "License-Expression: MIT" in metadata.decode()  # the licence as an SPDX expression
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
 def test_tests_use_the_installed_package() -> None:

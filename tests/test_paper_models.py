@@ -128,7 +128,7 @@ def test_a_paper_model_with_an_injected_backbone_explains(tmp_path: Path) -> Non
     classifier = paper_model("beit-large-cifar10", tmp_path, backbone=FakeBackbone())
     assert isinstance(classifier, Classifier)
     assert classifier.labels == CIFAR10
-    explanation = classifier.explain(torch.zeros(2, 3, 224, 224), classes=["cat", "ship"])
+    explanation = classifier.explain(torch.zeros(2, 3, 224, 224), target=["cat", "ship"])
     assert explanation.credit.shape == (2, 5, 25, 2)
     assert explanation.grid("cat").shape == (2, 2, 2)
 

@@ -62,7 +62,7 @@ def test_training_learns_and_keeps_the_best_epoch(tmp_path: Path) -> None:
     data = [
         LabelledData(list(images[a:b].numpy()), labels[a:b].numpy()) for a, b in ((0, 2000), (2000, 2200))
     ]
-    config = TrainConfig(epochs=3, batch_size=16, n_hid=16, max_lr=3e-3)
+    config = TrainConfig(epochs=3, batch_size=16, n_hid=16, lr=3e-3)
     head, metrics = train_head(backbone, "test-vit", 10, data[0], data[1], None, config, tmp_path)
     assert len(metrics["val_accuracy_per_epoch"]) == 3
     assert metrics["val_accuracy"] == max(metrics["val_accuracy_per_epoch"]) > 0.5  # far above chance (0.1)

@@ -55,6 +55,20 @@ def test_missing_paper_head_says_what_to_download(tmp_path: Path, monkeypatch: p
         load_model("roberta-large-sst2")
 
 
+def test_paper_dir_keyword_is_where_the_paper_heads_are_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`paper_dir=` (as `--paper-dir` on the command line) wins over `$CREDITLENS_PAPER_DIR`."""
+    monkeypatch.setenv("CREDITLENS_PAPER_DIR", str(tmp_path / "elsewhere"))
+    folder = tmp_path / "heads"
+    assert str(folder) in {i.name: i for i in list_models(paper_dir=folder)}["roberta-large-sst2"].detail
+    with pytest.raises(FileNotFoundError) as error:
+        load_model("roberta-large-sst2", paper_dir=folder)
+    message = str(error.value)
+    assert str(folder / "pretrained_sst2_head_for_roberta-large.state_dict") in message
+    assert "paper_dir=" in message and "--paper-dir" in message and "CREDITLENS_PAPER_DIR" in message
+
+
 def _saved_toy_model(tmp_path: Path) -> Path:
     head = RoutingHead(d_depth=5, d_emb=96, n_classes=10, n_hid=4)
     backbone = {"type": "vit-dir", "path": str((BUNDLED_DIR / "fashion-mnist-vit").resolve())}
