@@ -38,4 +38,4 @@ def test_export_figures(tmp_path: Path) -> None:
     out = _run("export_figures.py", "--out", str(tmp_path))
     written = {Path(line).suffix for line in out.splitlines() if line.startswith(str(tmp_path))}
     assert written == {".png", ".svg", ".pdf", ".npz", ".json"}
-    assert "redrawable from trouser.json" in out or "redrawable from trouser" in out
+    assert "for Trouser, redrawable from trouser.json" in out  # the sidecar read back names the class
