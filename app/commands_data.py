@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from creditlens.attribution.userdata import load_image_folder, load_text_csv
+from creditlens.attribution.data.userdata import load_image_folder, load_text_csv
 from creditlens.attribution.zoo import list_models, load_model
 
 from .cli import add_command, add_paper_dir, add_threads, set_threads

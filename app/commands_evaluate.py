@@ -118,8 +118,8 @@ def _data(args: argparse.Namespace, model: Any) -> tuple[Any, torch.Tensor, str]
     """The first `--limit` inputs and labels to evaluate on, and what they are."""
     import torch
 
-    from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
-    from creditlens.attribution.userdata import load_image_folder, load_text_csv
+    from creditlens.attribution.data.datasets import load_fashion_mnist, rotten_tomatoes_splits
+    from creditlens.attribution.data.userdata import load_image_folder, load_text_csv
 
     if args.data is not None:
         labels = model.classifier.labels

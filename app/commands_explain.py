@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from creditlens.attribution.data.image_files import MAX_PIXELS, open_image
+from creditlens.attribution.data.userdata import IMAGE_SUFFIXES
 from creditlens.attribution.explain_methods import check_method, method_line
-from creditlens.attribution.images import MAX_PIXELS, open_image
-from creditlens.attribution.userdata import IMAGE_SUFFIXES
 from creditlens.attribution.zoo import ZooModel, load_model
 from creditlens.viz import FORMATS, RawCredit, export, raw_credit
 

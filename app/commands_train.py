@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from creditlens.attribution import vit_training
-from creditlens.attribution.training import LabelledData, TrainConfig, train_head
-from creditlens.attribution.userdata import load_image_folder, load_text_csv
+from creditlens.attribution.data import LabelledData, load_image_folder, load_text_csv
+from creditlens.attribution.training import TrainConfig, train_head
+from creditlens.attribution.training import vit as vit_training
 from creditlens.attribution.zoo import build_backbone, save_model
 
 from .cli import add_command, add_threads, set_threads
@@ -120,7 +120,7 @@ def _load_splits(
     data: str, task: str, seed: int, limit: int | None
 ) -> tuple[list[str], tuple[LabelledData, LabelledData, LabelledData | None]]:
     """Class names and (train, val, test) data; a user's data gets a seeded 90/10 train/val split."""
-    from creditlens.attribution import datasets
+    from creditlens.attribution.data import datasets
 
     if data == "fashion-mnist":
         splits = datasets.fashion_mnist_splits()

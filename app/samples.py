@@ -65,7 +65,7 @@ def write_fashion_samples(out_dir: str | Path = SAMPLES_DIR, root: str | Path | 
         out_dir: where to write.
         root: folder of the Fashion-MNIST IDX files (default: `load_fashion_mnist`'s).
     """
-    from creditlens.attribution.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
+    from creditlens.attribution.data.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 
     images, labels = load_fashion_mnist("test", root)
     out = Path(out_dir)
@@ -81,7 +81,7 @@ def write_fashion_samples(out_dir: str | Path = SAMPLES_DIR, root: str | Path | 
 
 def _sample_name(path: Path) -> str:
     """`fashion-mnist-0000-ankle-boot.png` -> `Ankle boot (Fashion-MNIST test #0)`."""
-    from creditlens.attribution.datasets import FASHION_MNIST_CLASSES
+    from creditlens.attribution.data.datasets import FASHION_MNIST_CLASSES
 
     index, slug = path.stem[len(FASHION_PREFIX) + 1 :].split("-", 1)
     label = {_slug(c): c for c in FASHION_MNIST_CLASSES}.get(slug, slug)

@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from creditlens.attribution import ImageExplanation, TextExplanation, paper_dir
-from creditlens.attribution import zoo as zoo_module
-from creditlens.attribution.images import MAX_PIXELS, open_image
+from creditlens.attribution.data.image_files import MAX_PIXELS, open_image
 from creditlens.attribution.zoo import ModelInfo, ZooModel, list_models, load_model
+from creditlens.attribution.zoo import models as zoo_module
 
 from . import samples
 from .downloads import figure_file

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from bench_routing import median_seconds  # the scripts' shared timer (both run from benchmarks/)
 
-from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
+from creditlens.attribution.data.datasets import load_fashion_mnist, rotten_tomatoes_splits
 from creditlens.attribution.evaluation import METHODS, make_probe
 from creditlens.attribution.zoo import load_model
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from creditlens.attribution.images import open_image
+from creditlens.attribution.data.image_files import open_image
 from creditlens.attribution.zoo import load_model
 
 SAMPLE = Path(__file__).parents[1] / "app" / "samples" / "fashion-mnist-0000-ankle-boot.png"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from creditlens.attribution.images import open_image
+from creditlens.attribution.data.image_files import open_image
 from creditlens.attribution.zoo import load_model
 from creditlens.viz import export, load_raw, raw_credit
 

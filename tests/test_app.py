@@ -23,8 +23,8 @@ from creditlens.app import commands_app, downloads, samples, session, text_limit
 from creditlens.app.cli import main
 from creditlens.app.domain import domain_note
 from creditlens.attribution import Classifier
-from creditlens.attribution.datasets import load_fashion_mnist
-from creditlens.attribution.images import open_image
+from creditlens.attribution.data.datasets import load_fashion_mnist
+from creditlens.attribution.data.image_files import open_image
 from creditlens.viz import RawCredit, load_raw
 
 APP = Path(creditlens.app.__file__).with_name("streamlit_app.py")

@@ -20,7 +20,7 @@ FASHION = ("fashion-mnist-vit", "Ankle boot")
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Four Fashion-MNIST test images as PNG files (two ankle boots, a trouser, a bag) and bad files."""
-    from creditlens.attribution.datasets import load_fashion_mnist
+    from creditlens.attribution.data.datasets import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
     folder = tmp_path_factory.mktemp("images")

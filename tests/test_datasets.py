@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from creditlens.attribution.datasets import (
+from creditlens.attribution.data.datasets import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
     ROTTEN_TOMATOES_CLASSES,

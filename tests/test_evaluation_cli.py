@@ -93,7 +93,7 @@ def test_evaluate_user_errors_are_one_line(args, message, capsys):
 def test_evaluate_on_your_own_image_folder(tmp_path: Path, capsys):
     from PIL import Image
 
-    from creditlens.attribution.datasets import load_fashion_mnist
+    from creditlens.attribution.data.datasets import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
     for i in range(4):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from creditlens.attribution import Classifier
-from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
+from creditlens.attribution.data.datasets import load_fashion_mnist, rotten_tomatoes_splits
 from creditlens.attribution.evaluation import (
     METHODS,
     ImageProbe,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from creditlens.attribution.datasets import load_fashion_mnist, rotten_tomatoes_splits
+from creditlens.attribution.data.datasets import load_fashion_mnist, rotten_tomatoes_splits
 from creditlens.attribution.evaluation import evaluate
 from creditlens.attribution.zoo import load_model
 

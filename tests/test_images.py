@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from creditlens.attribution.images import MAX_PIXELS, ImageError, open_image
+from creditlens.attribution.data.image_files import MAX_PIXELS, ImageError, open_image
 
 
 def _png(size: tuple[int, int] = (40, 30), mode: str = "RGB") -> bytes:

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from creditlens.app.cli import main
-from creditlens.attribution.cache import build_cache
-from creditlens.attribution.training import LabelledData, TrainConfig, train_head
+from creditlens.attribution.data import LabelledData
+from creditlens.attribution.training import TrainConfig, train_head
+from creditlens.attribution.training.cache import build_cache
 from creditlens.attribution.zoo import BUNDLED_DIR, build_backbone, load_saved_model
 
 VIT = str(BUNDLED_DIR / "fashion-mnist-vit")
@@ -32,7 +33,7 @@ def test_short_training_run_gives_a_model_that_loads_and_predicts(tmp_path: Path
     assert config["labels"][0] == "T-shirt/top" and config["command"].startswith("creditlens train")
     assert config["metrics"]["train_size"] == 256 and 0.0 <= config["metrics"]["test_accuracy"] <= 1.0
     model = load_saved_model(tmp_path / "model")  # the backbone path is stored relative to the model
-    from creditlens.attribution.datasets import load_fashion_mnist
+    from creditlens.attribution.data.datasets import load_fashion_mnist
 
     images, _ = load_fashion_mnist("test")
     scores = model.classifier(list(images[:8].numpy()))
@@ -55,7 +56,7 @@ def test_refit_trains_on_training_and_validation_splits_together(tmp_path: Path,
 
 
 def test_training_learns_and_keeps_the_best_epoch(tmp_path: Path) -> None:
-    from creditlens.attribution.datasets import load_fashion_mnist
+    from creditlens.attribution.data.datasets import load_fashion_mnist
 
     backbone = build_backbone({"type": "vit-dir", "path": VIT}, Path.cwd())
     images, labels = load_fashion_mnist("test")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from creditlens.attribution.userdata import load_image_folder, load_text_csv
+from creditlens.attribution.data.userdata import load_image_folder, load_text_csv
 
 LABELS = ["cat", "dog", "bird"]
 

@@ -14,10 +14,10 @@ import torch
 
 import creditlens.attribution
 from creditlens.app.cli import main as cli_main
-from creditlens.attribution.datasets import FASHION_MNIST_DIR, load_fashion_mnist
-from creditlens.attribution.vision import VisionBackbone
-from creditlens.attribution.vit_backbone import evaluate_accuracy, load_vit_backbone
-from creditlens.attribution.vit_training import main, train_vit_backbone
+from creditlens.attribution.backbones.saved_vit import evaluate_accuracy, load_vit_backbone
+from creditlens.attribution.backbones.vision import VisionBackbone
+from creditlens.attribution.data.datasets import FASHION_MNIST_DIR, load_fashion_mnist
+from creditlens.attribution.training.vit import train_vit_backbone
 
 TINY = {"embed_dim": 16, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}
 BUNDLED = Path(creditlens.attribution.__file__).parent / "bundled" / "fashion-mnist-vit"
@@ -162,23 +162,22 @@ def test_command_line(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         "--threads",
         "1",
     ]
-    assert main(args) == 0
+    # `creditlens train-backbone` is the one command line; it records itself in backbone.json.
+    assert cli_main(["train-backbone", *args, "--lr", "1e-3", "--augment", "none"]) == 0
     assert "test accuracy" in capsys.readouterr().out
     config = json.loads((tmp_path / "out" / "backbone.json").read_text())
-    assert config["command"].startswith("python -m creditlens.attribution.vit_training --out ")
-    assert config["seed"] == 3 and config["model_kwargs"]["depth"] == 1
-
-    assert main(["--out", str(tmp_path / "x"), "--epochs", "1", "--data-dir", str(tmp_path / "none")]) == 2
-    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
-    assert main(["--out", str(tmp_path / "x"), "--epochs", "0", "--data-dir", str(data_dir)]) == 2
-
-    # `creditlens train-backbone` takes the same flags and records its own command line.
-    args[1] = str(tmp_path / "cli")
-    assert cli_main(["train-backbone", *args, "--lr", "1e-3", "--augment", "none"]) == 0
-    config = json.loads((tmp_path / "cli" / "backbone.json").read_text())
     assert config["command"].startswith("creditlens train-backbone --out ")
+    assert config["seed"] == 3 and config["model_kwargs"]["depth"] == 1
     assert config["training"]["lr"] == 1e-3 and config["model_kwargs"]["embed_dim"] == 16
+
     assert cli_main(["train-backbone", *args[:2], "--epochs", "1", "--data-dir", str(tmp_path / "none")]) == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+    assert (
+        cli_main(
+            ["train-backbone", "--out", str(tmp_path / "x"), "--epochs", "0", "--data-dir", str(data_dir)]
+        )
+        == 2
+    )
 
 
 @pytest.mark.slow

@@ -105,7 +105,7 @@ def test_a_head_with_its_own_hidden_size_is_saved_and_loaded_back(tmp_path: Path
 
 
 def _fashion_test_accuracy(classifier: torch.nn.Module) -> float:
-    from creditlens.attribution.datasets import load_fashion_mnist
+    from creditlens.attribution.data.datasets import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
     correct = 0
@@ -130,7 +130,7 @@ def test_fashion_mnist_vit_reproduces_its_accuracy_on_the_full_test_set() -> Non
 
 @pytest.mark.slow
 def test_rotten_tomatoes_minilm_reproduces_its_accuracy_on_its_test_split() -> None:
-    from creditlens.attribution.datasets import rotten_tomatoes_splits
+    from creditlens.attribution.data.datasets import rotten_tomatoes_splits
 
     model = load_model("rotten-tomatoes-minilm")
     test = rotten_tomatoes_splits()["test"]

@@ -1,7 +1,7 @@
 """The saved form of a small timm ViT backbone (such as the bundled `fashion-mnist-vit`): save, load, score.
 
 The paper's vision heads (Heinsen 2022, Section 4) route the hidden states of every depth of a pretrained ViT;
-creditlens ships its own small one, trained by `creditlens.attribution.vit_training`. A backbone is a
+creditlens ships its own small one, trained by `creditlens.attribution.training.vit`. A backbone is a
 directory with `backbone.safetensors` (the timm model's state) and `backbone.json` (the timm constructor
 kwargs, the preprocessing as a timm data config, the class names, the metrics, the seed and the command that
 made it).

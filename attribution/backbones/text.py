@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .carry import output_leaf
-from .encoding import Encoding, TokenPositions
+from ..carry import output_leaf
+from ..encoding import Encoding, TokenPositions
 
 
 class TextBackbone(nn.Module):

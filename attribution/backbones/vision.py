@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .encoding import Encoding, PatchPositions
+from ..encoding import Encoding, PatchPositions
 
 ImageInput = Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image | np.ndarray]
 

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .images import open_image
-from .labels import class_index
-from .training import LabelledData
+from ..labels import class_index
+from .image_files import open_image
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Inputs a backbone can encode (images or texts) with their class indices."""
+
+    inputs: Sequence[Any]
+    labels: np.ndarray  # [N] int64
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.labels):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels.")
+
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 

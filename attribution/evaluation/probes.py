@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backbones.text import TextBackbone
+from ..backbones.vision import VisionBackbone
 from ..classifier import Classifier
-from ..text import TextBackbone
-from ..vision import VisionBackbone
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 Section 4) trains its heads: RAdam, a one-cycle learning-rate schedule (max 1e-3, 30% warm-up), mixup of hidden
 states and soft targets, and cross-entropy.
 
-Hidden states are computed once and cached on disk (`cache.py`). Launched with `torchrun --nproc_per_node N`,
+Hidden states are computed once and cached on disk (`training/cache.py`). Launched with `torchrun --nproc_per_node N`,
 training is data-parallel (torch.distributed with gloo on the CPU): each process takes its share of every
 epoch's batches and DistributedDataParallel averages the gradients, so the result is the same kind of head.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from creditlens.routing import RoutingHead
 
+from ..data.userdata import LabelledData
 from .cache import HiddenStateCache, build_cache
 
 
@@ -48,18 +48,6 @@ class TrainConfig:
     n_hid: int = 64
     seed: int = 0
     d_hid: int | None = None
-
-
-@dataclass(frozen=True)
-class LabelledData:
-    """Inputs a backbone can encode (images or texts) with their class indices."""
-
-    inputs: Sequence[Any]
-    labels: np.ndarray  # [N] int64
-
-    def __post_init__(self) -> None:
-        if len(self.inputs) != len(self.labels):
-            raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels.")
 
 
 def train_head(

@@ -2,8 +2,8 @@
 
 The paper's vision heads (Heinsen 2022, Section 4) route the hidden states of every depth of a pretrained ViT.
 No pretrained ViT loads offline, so creditlens ships its own: `fashion-mnist-vit`, trained by this module
-(`python -m creditlens.attribution.vit_training --out DIR --epochs N`) and saved in the format of
-`creditlens.attribution.vit_backbone` (`backbone.safetensors` + `backbone.json`).
+(run as `creditlens train-backbone --out DIR --epochs N`) and saved in the format of
+`creditlens.attribution.backbones.saved_vit` (`backbone.safetensors` + `backbone.json`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import argparse
 import copy
 import math
 import os
-import shlex
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_VAL_SEED, fashion_mnist_splits
-from .vit_backbone import (
+from ..backbones.saved_vit import (
     CONFIG_FORMAT,
     evaluate_accuracy,
     load_vit_backbone,
@@ -34,8 +30,9 @@ from .vit_backbone import (
     read_vit_config,
     save_vit_backbone,
 )
+from ..data.datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_VAL_SEED, fashion_mnist_splits
 
-__all__ = ["DEFAULT_MODEL_KWARGS", "ViTTrainingResult", "load_vit_backbone", "main", "train_vit_backbone"]
+__all__ = ["DEFAULT_MODEL_KWARGS", "ViTTrainingResult", "add_arguments", "run", "train_vit_backbone"]
 
 AUGMENTATIONS = ("none", "flip", "crop-flip")
 DEFAULT_MODEL_KWARGS: dict[str, Any] = {
@@ -320,7 +317,7 @@ def _timm_version() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training flags (shared by this module's command line and `creditlens train-backbone`)."""
+    """The training flags of `creditlens train-backbone`."""
     parser.add_argument("--out", required=True, help="output directory (backbone.safetensors, backbone.json)")
     parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
     parser.add_argument("--limit", type=int, default=None, help="use at most N images of each split")
@@ -367,23 +364,3 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"{metrics['n_params']:,} parameters, {metrics['train_seconds']:.0f} s"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: `python -m creditlens.attribution.vit_training --out DIR --epochs N [...]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m creditlens.attribution.vit_training",
-        description="Train the small timm ViT of fashion-mnist-vit from scratch on Fashion-MNIST.",
-    )
-    add_arguments(parser)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, shlex.join(["python", "-m", "creditlens.attribution.vit_training", *argv]))
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

