@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from creditlens.attribution.data import LabelledData, load_image_folder, load_text_csv
 from creditlens.attribution.training import TrainConfig, train_head
-from creditlens.attribution.training import vit as vit_training
+from creditlens.attribution.training.vit import AUGMENTATIONS, DEFAULT_MODEL_KWARGS, train_vit_backbone
 from creditlens.attribution.zoo import build_backbone, save_model
 
 from .cli import add_command, add_threads, set_threads
@@ -55,7 +56,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train)
 
     p = add_command(sub, "train-backbone")
-    vit_training.add_arguments(p)
+    p.add_argument("--out", required=True, help="output directory (backbone.safetensors, backbone.json)")
+    p.add_argument("--epochs", type=int, required=True, help="passes over the training images")
+    p.add_argument("--limit", type=int, default=None, help="use at most N images of each split")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batch order, augmentation")
+    p.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX .gz files")
+    p.add_argument("--init", default=None, help="backbone directory to go on training from")
+    for name, kind in (("embed_dim", int), ("depth", int), ("num_heads", int), ("mlp_ratio", float)):
+        default = DEFAULT_MODEL_KWARGS[name]
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default {default}, or --init's")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--augment", choices=AUGMENTATIONS, default="flip", help="training-image augmentation")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
+    add_threads(p)
     p.set_defaults(run=run_train_backbone)
 
 
@@ -104,7 +117,32 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_train_backbone(args: argparse.Namespace) -> int:
-    return vit_training.run(args, args.command_line)
+    """Train the ViT with the flags of `train-backbone`, record the command line, print a summary."""
+    set_threads(args.threads)
+    names = ("embed_dim", "depth", "num_heads", "mlp_ratio")
+    model_kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    result = train_vit_backbone(
+        args.out,
+        epochs=args.epochs,
+        limit=args.limit,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        model_kwargs=model_kwargs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=args.augment,
+        num_threads=torch.get_num_threads(),
+        command=args.command_line,
+        init=args.init,
+    )
+    metrics = result.config["metrics"]
+    print(
+        f"saved {result.directory}: val accuracy {metrics['val_accuracy']:.4f} "
+        f"(epoch {metrics['best_epoch']}), "
+        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['n_test']} images, "
+        f"{metrics['n_params']:,} parameters, {metrics['train_seconds']:.0f} s"
+    )
+    return 0
 
 
 def _backbone_key(spec: dict[str, str]) -> str:

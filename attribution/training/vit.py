@@ -8,7 +8,6 @@ No pretrained ViT loads offline, so creditlens ships its own: `fashion-mnist-vit
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import os
@@ -32,7 +31,7 @@ from ..backbones.saved_vit import (
 )
 from ..data.datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_VAL_SEED, fashion_mnist_splits
 
-__all__ = ["DEFAULT_MODEL_KWARGS", "ViTTrainingResult", "add_arguments", "run", "train_vit_backbone"]
+__all__ = ["AUGMENTATIONS", "DEFAULT_MODEL_KWARGS", "ViTTrainingResult", "train_vit_backbone"]
 
 AUGMENTATIONS = ("none", "flip", "crop-flip")
 DEFAULT_MODEL_KWARGS: dict[str, Any] = {
@@ -314,53 +313,3 @@ def _timm_version() -> str:
     import timm
 
     return timm.__version__
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training flags of `creditlens train-backbone`."""
-    parser.add_argument("--out", required=True, help="output directory (backbone.safetensors, backbone.json)")
-    parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
-    parser.add_argument("--limit", type=int, default=None, help="use at most N images of each split")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batch order, augmentation")
-    parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST IDX .gz files")
-    parser.add_argument("--init", default=None, help="backbone directory to go on training from")
-    for name, kind in (("embed_dim", int), ("depth", int), ("num_heads", int), ("mlp_ratio", float)):
-        default = DEFAULT_MODEL_KWARGS[name]
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default {default}, or --init's")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--augment", choices=AUGMENTATIONS, default="flip", help="training-image augmentation"
-    )
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
-    # The same default as every `creditlens` command: torch's own (one thread per CPU core).
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per CPU core)"
-    )
-
-
-def run(args: argparse.Namespace, command: str) -> int:
-    """Train with the flags of `add_arguments`, record `command` in `backbone.json`, print a summary."""
-    names = ("embed_dim", "depth", "num_heads", "mlp_ratio")
-    model_kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    result = train_vit_backbone(
-        args.out,
-        epochs=args.epochs,
-        limit=args.limit,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        model_kwargs=model_kwargs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        augment=args.augment,
-        num_threads=torch.get_num_threads() if args.threads is None else args.threads,
-        command=command,
-        init=args.init,
-    )
-    metrics = result.config["metrics"]
-    print(
-        f"saved {result.directory}: val accuracy {metrics['val_accuracy']:.4f} "
-        f"(epoch {metrics['best_epoch']}), "
-        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['n_test']} images, "
-        f"{metrics['n_params']:,} parameters, {metrics['train_seconds']:.0f} s"
-    )
-    return 0
