@@ -257,7 +257,7 @@ def _figure(raw: RawCredit, view: str, options: views.ViewOptions, key: str) -> 
     build = functools.partial(views.view_figure, raw, view, options)
     stem = downloads.file_stem(raw, view)
     if view == "Tokens":
-        st.html(downloads.html_file(raw, options.mode).decode("utf-8"))
+        st.html(downloads.html_file(raw, options.mode, vmax=options.limit).decode("utf-8"))
         png = functools.partial(downloads.figure_file, build, "png")
     else:
         png = session.figure_png(key, build)
@@ -266,7 +266,7 @@ def _figure(raw: RawCredit, view: str, options: views.ViewOptions, key: str) -> 
     for fmt in ("svg", "pdf"):
         files[fmt] = functools.partial(downloads.figure_file, build, fmt)
     if raw.kind == "text":
-        files["html"] = functools.partial(downloads.html_file, raw, options.mode)
+        files["html"] = functools.partial(downloads.html_file, raw, options.mode, vmax=options.limit)
     raw_stem = downloads.file_stem(raw)
     for fmt in ("npz", "json"):
         files[fmt] = functools.partial(_raw_file, raw, raw_stem, fmt)

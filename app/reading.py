@@ -16,7 +16,7 @@ _CELLS = {
     "Per-depth grid": "one map per depth (0 = the embedding output), each square one patch",
     "One depth": "each square is one patch's credit at this depth",
     "Depth x patch": "rows are depths (0 = the embedding output), columns the patches in raster order",
-    "Tokens": "each token is coloured by its credit summed over depths",
+    "Tokens": "each word is coloured by its credit: its word pieces' summed over depths",
     "Depth x token": "rows are depths (0 = the embedding output), columns the tokens",
     "Sentences": "each bar is a sentence's credit, summed over its tokens and depths",
 }

@@ -586,3 +586,14 @@ def test_the_domain_check_passes_almost_every_fashion_mnist_training_image() -> 
     domain = _vision_domain()
     flagged = sum(domain_note(domain, image, image) is not None for image in images.numpy())
     assert flagged / len(images) <= 0.0011  # the border limit is the training set's 99.9th percentile
+
+
+def test_compared_classes_of_a_text_share_one_colour_scale_in_the_words_view() -> None:
+    at = _app()
+    at.selectbox(key="model").select(TEXT).run()
+    _class_box(at, "compare-").select_index(2).run()
+    _assert_clean(at)
+    limits = [_limit(c) for c in _figure_captions(at)]
+    assert len(limits) == 2 and limits[0] == limits[1]
+    legends = [re.findall(r">(-?[\d.]+)</span><span>credit", h.proto.body) for h in at.get("html")]
+    assert len(legends) == 2 and legends[0] == legends[1]  # the two HTML legends end at the same value
