@@ -12,12 +12,19 @@ there at run time and never enters this project). Three modes:
   autocast (`torch.autocast("cpu", dtype=torch.bfloat16)`, opt-in): forward, forward+backward and credit
   (`route()` of every layer, then `creditlens.attribution.recipes.sequential`) times and speedups, and the
   Spearman rank correlation between bfloat16's and float32's end-to-end credit of each sample and class, and
-  where forward+backward's time goes in each precision (torch.profiler: matrix products, casts, the rest).
-  The first calls, which compile bfloat16's fused kernels, are timed apart. Set `THP_MEM_ALLOC_ENABLE=1` in
+  where forward+backward's time goes in each precision (torch.profiler: matrix products, casts, the rest),
+  and how far the fast paths' float32 outputs and gradients are from Algorithm 1 as written
+  (`creditlens.routing.fast_paths(False)`). The first calls, which compile bfloat16's fused kernels, are
+  timed apart. Set `THP_MEM_ALLOC_ENABLE=1` in
   the environment to have torch back large tensors with 2 MiB pages (the report says which was used).
+- `--reuse-ab`: creditlens's bfloat16 forward+backward with and without handing the memory of the input's
+  bfloat16 copy from one call to the next (`routing/fast/_spare.py`), in `--repeats` alternating pairs.
 - `--scaling`: how forward+backward time and peak memory grow with n_inp, n_out and d around a base single
   routing (`--scaling-base batch,n_inp,n_out,d`, `n_inp=-1` layer, d_inp = d_out = d), scaled by each of
   `--scaling-factors` one parameter at a time, both implementations; a Markdown table.
+
+`--chunk-elements N` sets creditlens's chunk size (`creditlens.routing.set_chunk_elements`), and
+`--fast-paths off` times Algorithm 1 as written (`creditlens.routing.set_fast_paths(False)`) in every mode.
 
 Usage:
     python benchmarks/bench_routing.py --reference PATH/TO/heinsen_routing [--configs head,long,toy]
@@ -43,7 +50,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from creditlens.routing import EfficientVectorRouting
+from creditlens.routing import EfficientVectorRouting, fast_paths, set_chunk_elements, set_fast_paths
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,9 @@ def peak_memory_in_subprocess(impl: str, config: Config, args: argparse.Namespac
     """Median over `--memory-repeats` fresh processes: the heap's layout, and with it the peak, varies from run
     to run by a few per cent."""
     cmd = [sys.executable, __file__, "--reference", args.reference, "--threads", str(args.threads),
-           "--measure-memory", impl, config.to_json()]  # fmt: skip
+           "--fast-paths", args.fast_paths, "--measure-memory", impl, config.to_json()]  # fmt: skip
+    if args.chunk_elements is not None:
+        cmd += ["--chunk-elements", str(args.chunk_elements)]
     runs = [
         subprocess.run(cmd, check=True, capture_output=True, text=True) for _ in range(args.memory_repeats)
     ]
@@ -186,6 +195,24 @@ def print_table(results: list[dict]) -> None:
         print(f"| {r['description']} | " + " | ".join(cells) + f" | {r['max_rel_err']:.1e} |")
 
 
+def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute difference relative to the largest magnitude of b."""
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
+
+
+def fast_path_agreement(model: nn.Module, x_inp: torch.Tensor) -> float:
+    """The largest relative difference between the fast paths and Algorithm 1 as written (`fast_paths(False)`)
+    over the outputs and every parameter's gradient of one forward+backward, in the model's precision."""
+    results = []
+    for enabled in (True, False):
+        with fast_paths(enabled):
+            x_out = model(x_inp)
+            x_out.square().mean().backward()
+        results.append([x_out.detach()] + [p.grad for p in model.parameters()])
+        model.zero_grad(set_to_none=True)
+    return max(max_rel_diff(a, b) for a, b in zip(*results, strict=True))
+
+
 def end_to_end_credit(model: nn.Sequential, x_inp: torch.Tensor) -> torch.Tensor:
     """Credit of every input for every output of the stack, `[*batch, n, n_out]` (the recipe `sequential`)."""
     from creditlens.attribution.recipes import sequential  # here, so memory measurements import routing only
@@ -220,7 +247,8 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
     rho = spearman(credit["bfloat16"], credit["float32"]).flatten()  # per sample and output
     del credit
     result = {"config": name, "description": config.description,
-              "spearman_min": float(rho.min()), "spearman_median": float(rho.median())}  # fmt: skip
+              "spearman_min": float(rho.min()), "spearman_median": float(rho.median()),
+              "fast_vs_reference_max_rel_diff": fast_path_agreement(model, x_inp)}  # fmt: skip
     kinds = {
         "forward": lambda: model(x_inp),
         "forward_backward": lambda: forward_backward(model, x_inp),
@@ -233,7 +261,7 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
                 return median_seconds(kinds[kind], 1)
 
     # The first calls, kept out of the medians: bfloat16's compile the fused elementwise kernels
-    # (routing/_fused.py), and both precisions warm the allocator.
+    # (routing/fast/_fused.py), and both precisions warm the allocator.
     for precision in ("float32", "bfloat16"):
         for kind in kinds:
             result[f"{precision}_{kind}_first_s"] = seconds(precision, kind)
@@ -252,6 +280,47 @@ def bf16_report(name: str, args: argparse.Namespace) -> dict:
                 profile_forward_backward(model, x_inp)
             )
     return result
+
+
+def memory_reuse_ab(name: str, args: argparse.Namespace) -> dict:
+    """bfloat16 forward+backward with and without the reuse of the input copy's memory, in alternating pairs;
+    each timed call follows an untimed one that leaves (or not) memory to reuse."""
+    from creditlens.routing.fast import _spare  # the A/B switches its limit: 0 keeps no memory
+
+    config = CONFIGS[name]
+    model, x_inp = build("creditlens", config, args.reference), inputs(config)
+    limit = _spare.MAX_SPARE_BYTES
+
+    def seconds(reuse: bool) -> float:
+        _spare.MAX_SPARE_BYTES = limit if reuse else 0
+        with torch.autocast(**BF16):
+            forward_backward(model, x_inp)
+            return median_seconds(lambda: forward_backward(model, x_inp), 1)
+
+    try:
+        seconds(True), seconds(False)  # compile the fused kernels, warm the allocator
+        times, ratios = {True: [], False: []}, []
+        for k in range(args.repeats):
+            pair = {reuse: seconds(reuse) for reuse in ((True, False) if k % 2 == 0 else (False, True))}
+            for reuse, value in pair.items():
+                times[reuse].append(value)
+            ratios.append(pair[True] / pair[False])
+    finally:
+        _spare.MAX_SPARE_BYTES = limit
+    return {"config": name, "description": config.description,
+            "reuse_s": statistics.median(times[True]), "no_reuse_s": statistics.median(times[False]),
+            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "pairs_faster": sum(ratio < 1 for ratio in ratios), "pairs": len(ratios)}  # fmt: skip
+
+
+def print_memory_reuse(r: dict) -> None:
+    print()
+    print(
+        f"creditlens, {r['description']}: bfloat16 forward+backward, medians of {r['pairs']} alternating pairs"
+    )
+    print(f"with the copy's memory reused: {r['reuse_s']:.3f}s; without: {r['no_reuse_s']:.3f}s; paired ratio "
+          f"{r['ratio_median']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}), reuse faster in "
+          f"{r['pairs_faster']} of {r['pairs']} pairs")  # fmt: skip
 
 
 MATRIX_PRODUCTS = {"aten::mm", "aten::bmm", "aten::addmm", "aten::addmm_", "aten::baddbmm", "aten::baddbmm_",
@@ -301,6 +370,10 @@ def print_bf16_report(r: dict) -> None:
     )
     print(f"Spearman rank correlation of end-to-end credit, bfloat16 versus float32, per sample and output: "
           f"min {r['spearman_min']:.4f}, median {r['spearman_median']:.4f}")  # fmt: skip
+    print(
+        "Fast paths versus Algorithm 1 as written, float32 outputs and gradients: largest relative difference "
+        f"{r['fast_vs_reference_max_rel_diff']:.1e}"
+    )
     print()
     print("Self CPU time of one forward+backward (torch.profiler), ms:")
     for precision in ("float32", "bfloat16"):
@@ -376,26 +449,37 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="float32 versus bfloat16 autocast (creditlens)")
+    parser.add_argument("--reuse-ab", action="store_true", help="bfloat16 with and without memory reuse")
     parser.add_argument("--scaling", action="store_true", help="growth with n_inp, n_out and d; both")
     parser.add_argument("--scaling-base", default="8,4925,64,1024", help="batch,n_inp,n_out,d of the base")
     parser.add_argument(
         "--scaling-factors", default="0.5,2", help="comma-separated factors for each parameter"
     )
+    parser.add_argument("--chunk-elements", type=int, help="creditlens's chunk size (default: the library's)")
+    parser.add_argument("--fast-paths", choices=("on", "off"), default="on", help="creditlens's fast paths")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--measure-memory", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    set_chunk_elements(args.chunk_elements)
+    set_fast_paths(args.fast_paths == "on")
     if args.measure_memory:
         impl, config = args.measure_memory
         print(measure_peak_memory(impl, CONFIGS.get(config) or Config.from_json(config), args.reference))
         return
-    names = (args.configs or ("head" if args.bf16 else "head,long,toy")).split(",")
+    names = (args.configs or ("head" if args.bf16 or args.reuse_ab else "head,long,toy")).split(",")
     for name in names:
         if name not in CONFIGS:
             parser.error(f"unknown configuration {name!r}; choose from {list(CONFIGS)}")
     if args.scaling:
         results = scaling(args)
         print_scaling(results)
+    elif args.reuse_ab:
+        results = []
+        for name in names:
+            print(f"running {name} with and without memory reuse", file=sys.stderr, flush=True)
+            results.append(memory_reuse_ab(name, args))
+            print_memory_reuse(results[-1])
     elif args.bf16:
         results = []
         for name in names:

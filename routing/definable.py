@@ -8,15 +8,7 @@ import torch
 from torch import nn
 
 from ._checks import check_config, check_inputs, check_masks
-from ._em import (
-    RowCredit,
-    activation,
-    add_betas,
-    credit,
-    masked_softmax,
-    run_vector_routing,
-    uniform_routing,
-)
+from .efficient import activation, add_betas, credit, masked_softmax, uniform_routing
 from .output import VectorRoutingOutput
 from .trace import announce
 
@@ -106,22 +98,24 @@ class DefinableVectorRouting(nn.Module):
         V = self.F(x_inp).view(*a_inp.shape, self.n_out, -1)  # [...ijh]
 
         f_a_inp = activation(a_inp, pair_mask)  # [...i1] or [...ij]
-
-        # A, F, G and S see all inputs at once, so the whole sequence is one chunk.
-        def row_credit(k: int, pred_x_inp: torch.Tensor | None) -> RowCredit:
-            if pred_x_inp is None:
+        bsum = beta_use + beta_ign  # [ij] or [...ij]
+        # Algorithm 1 as in `routing/efficient.py`, with A, F, G and S the given modules.
+        pred_x_inp = S = x_out = None
+        for t in range(self.n_iters):
+            # E-step
+            if t == 0:
                 R = uniform_routing(self.CONST_ones_over_n_out, pair_mask)  # [j] or [...ij]
-                return credit(f_a_inp, beta_use, beta_ign, R)
-            S = self.S(x_inp, pred_x_inp)  # [...ij]
-            return credit(f_a_inp, beta_use, beta_ign, masked_softmax(S, pair_mask), S)
-
-        def partial_vote(k: int, phi: torch.Tensor) -> tuple[torch.Tensor]:
-            return ((phi.unsqueeze(-1) * V).sum(dim=-3),)  # [...jh]
-
-        state = run_vector_routing(1, self.n_iters, row_credit, partial_vote, lambda sums: sums[0], self.G)
+            else:
+                pred_x_inp = self.G(x_out)  # [...jd]
+                S = self.S(x_inp, pred_x_inp)  # [...ij]
+                R = masked_softmax(S, pair_mask)  # [...ij]
+            # D-step and the M-step's credit: phi = beta_use * D_use - beta_ign * D_ign
+            phi = credit(f_a_inp, R, bsum, beta_ign)  # [...ij]
+            # M-step
+            x_out = (phi.unsqueeze(-1) * V).sum(dim=-3)  # [...jh]
         out = VectorRoutingOutput(
-            x_out=state.x_out, phi=state.phi, R=state.R, a_inp=a_inp, f_a_inp=f_a_inp,
-            pred_x_inp=state.pred_x_inp, S=state.S, V=V,
+            x_out=x_out, phi=phi, R=R.expand(phi.shape), a_inp=a_inp, f_a_inp=f_a_inp, pred_x_inp=pred_x_inp,
+            S=S, V=V,
         )  # fmt: skip
         announce(self, out)
         return out

@@ -1,6 +1,7 @@
 """The routing benchmark's helpers: configurations that survive the trip to a memory subprocess, the scaling
-grid, the rank correlation, and the bfloat16 report on a tiny configuration (creditlens only, so no checkout of
-the reference is needed)."""
+grid, the rank correlation, the check that what it times with the fast paths computes what Algorithm 1 as written
+computes, and the bfloat16 report on a tiny configuration (creditlens only, so no checkout of the reference is
+needed). Nothing here asserts a time: times this small are noise."""
 
 from __future__ import annotations
 
@@ -40,13 +41,18 @@ def test_spearman_of_ranks() -> None:
     assert torch.allclose(rho, torch.tensor([1.0, -1.0], dtype=torch.float64).expand(3, 2))
 
 
+def test_fast_paths_agree_with_the_algorithm_as_written_on_the_measured_stack() -> None:
+    # The tiny stack has the paper head's three kinds of layer: computed betas, fixed betas, scalar votes.
+    config = bench.CONFIGS["tiny"]
+    model, x_inp = bench.build("creditlens", config, "").double(), bench.inputs(config).double()
+    assert bench.fast_path_agreement(model, x_inp) < 1e-10
+
+
 def test_bf16_report_on_a_tiny_configuration() -> None:
     args = argparse.Namespace(reference="", repeats=1)
     result = bench.bf16_report("tiny", args)
     assert 0.99 <= result["spearman_min"] <= result["spearman_median"] <= 1.0
-    for kind in ("forward", "forward_backward", "credit"):
-        assert result[f"speedup_{kind}"] > 0
-        assert result[f"bfloat16_{kind}_first_s"] > 0  # the compiling first calls, timed apart
+    assert result["fast_vs_reference_max_rel_diff"] < 1e-4  # float32: rounding only
     for precision in ("float32", "bfloat16"):  # the profile finds the matrix products by their op names
         parts = result[f"{precision}_profile_ms"]
         assert set(parts) == {"matrix_products", "casts", "other"} and parts["matrix_products"] > 0

@@ -1,20 +1,35 @@
-"""Under bfloat16 autocast the lean routing's elementwise work runs compiled (routing/_fused.py): the compiled
-kernels must compute what the same functions compute uncompiled, in every kind of call, and a machine where
-compiling fails must still get right results, with a warning that says why it is slower.
+"""Under bfloat16 autocast the lean routing's elementwise work runs compiled (routing/fast/_fused.py): the
+compiled kernels must compute what the same functions compute uncompiled (`torch.compile` replaced by an
+identity), in every kind of call, and a machine where compiling fails must still get right results, with one
+warning that says why it is slower.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
-import creditlens.routing._em as em
-import creditlens.routing._fused as fused
-from creditlens.routing import EfficientVectorRouting
-from creditlens.routing._call import make_call
+from creditlens.routing import EfficientVectorRouting, set_chunk_elements
+from creditlens.routing.fast._call import make_call
+from creditlens.routing.fast._route import LOW_PRECISION_CHUNK_FACTOR
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
 N, N_OUT, D_INP = 24, 6, 32
+
+
+@pytest.fixture(autouse=True)
+def default_chunks():
+    """Each test starts and ends with the default chunk size."""
+    set_chunk_elements(None)
+    yield
+    set_chunk_elements(None)
+
+
+def _as_written(fn, **kwargs):
+    """A `torch.compile` that compiles nothing: the functions run as written."""
+    return fn
 
 
 def _layer(n_inp: int, d_out: int) -> EfficientVectorRouting:
@@ -47,7 +62,7 @@ def test_compiled_kernels_equal_the_functions_as_written(
     monkeypatch: pytest.MonkeyPatch, n_inp: int, masked: bool
 ) -> None:
     # several chunks per sample under bfloat16 (whose chunks are larger)
-    monkeypatch.setattr(em, "CHUNK_ELEMENTS", 10 * N_OUT // em.LOW_PRECISION_CHUNK_FACTOR)
+    set_chunk_elements(10 * N_OUT // LOW_PRECISION_CHUNK_FACTOR)
     module = _layer(n_inp, d_out=16)
     x_inp = torch.randn(2, N, D_INP)
     with torch.autocast(**BF16):
@@ -56,9 +71,10 @@ def test_compiled_kernels_equal_the_functions_as_written(
     if masked:
         mask = torch.rand(2, N, N_OUT) < 0.3
         mask[0, 3] = True  # an input masked for every output
-    compiled = _run(module, x_inp, mask)
-    assert fused.ENABLED and fused._COMPILED  # compiled, and compiling did not fail
-    monkeypatch.setattr(fused, "ENABLED", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # compiling did not fail
+        compiled = _run(module, x_inp, mask)
+    monkeypatch.setattr(torch, "compile", _as_written)
     as_written = _run(module, x_inp, mask)
     for k, (a, b) in enumerate(zip(compiled, as_written, strict=True)):
         assert torch.isfinite(a).all(), k
@@ -69,7 +85,7 @@ def test_compiled_kernels_equal_the_functions_as_written(
 def test_a_failed_compilation_warns_and_gives_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
     module = _layer(-1, d_out=16)
     x_inp = torch.randn(2, N, D_INP)
-    monkeypatch.setattr(fused, "ENABLED", False)
+    monkeypatch.setattr(torch, "compile", _as_written)
     expected = _run(module, x_inp, None)
 
     def no_compiler(fn, **kwargs):
@@ -78,13 +94,14 @@ def test_a_failed_compilation_warns_and_gives_the_same_results(monkeypatch: pyte
 
         return compiled
 
-    monkeypatch.setattr(fused, "ENABLED", True)
-    monkeypatch.setattr(fused, "_COMPILED", {})
     monkeypatch.setattr(torch, "compile", no_compiler)
     with pytest.warns(
         RuntimeWarning, match="could not compile.*No working C\\+\\+ compiler.*apt-get install g\\+\\+"
-    ):
+    ) as record:
         got = _run(module, x_inp, None)
-    assert fused.ENABLED is False  # warned once, then uncompiled from there on
-    for a, b in zip(got, expected, strict=True):
-        assert torch.equal(a, b)
+    assert len(record) == 1  # warned once (forward and backward kernels), then uncompiled from there on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        again = _run(module, x_inp, None)
+    for a, b, c in zip(got, again, expected, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)

@@ -1,8 +1,9 @@
-"""The plain call's own ways to x_out and its gradients must give what autograd gives through `route()`.
+"""The plain call's own ways to x_out and its gradients must give what autograd gives through Algorithm 1 as
+written (`route()` with `fast_paths(False)`).
 
-Most layers take the hand-written backward pass of routing/_lean.py; layers with `d_out == 1` over few inputs
-(`3 n_inp <= d_inp`) route through scalar votes instead of the M-step's sums, with the backward pass of
-routing/_scalar.py.
+Most layers take the hand-written backward pass of routing/fast/_lean.py; layers with `d_out == 1` over few
+inputs (`3 n_inp <= d_inp`) route through scalar votes instead of the M-step's sums, with the backward pass of
+routing/fast/_scalar.py.
 """
 
 from __future__ import annotations
@@ -10,12 +11,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-import creditlens.routing._em as em
-from creditlens.routing import EfficientVectorRouting, RoutingHead
+from creditlens.routing import EfficientVectorRouting, RoutingHead, fast_paths, set_chunk_elements
+from creditlens.routing.fast._route import votes_are_smaller
 
 f64 = torch.float64
 N, N_OUT, D_INP = 7, 4, 5
 D_SCALAR = 3 * N  # an input size with which layers with d_out == 1 route by scalar votes
+
+
+@pytest.fixture(autouse=True)
+def default_chunks():
+    """Each test starts and ends with the default chunk size."""
+    set_chunk_elements(None)
+    yield
+    set_chunk_elements(None)
 
 
 def _case(
@@ -46,7 +55,11 @@ def _masks(kind: str, batch: tuple[int, ...]) -> dict[str, torch.Tensor]:
 
 def _outputs_and_grads(module, x_inp, x_grad: bool, lean: bool, weight: torch.Tensor, **kw) -> list:
     x_inp = x_inp.detach().requires_grad_(x_grad)
-    x_out = module(x_inp, **kw) if lean else module.route(x_inp, **kw).x_out
+    if lean:
+        x_out = module(x_inp, **kw)
+    else:
+        with fast_paths(False):
+            x_out = module.route(x_inp, **kw).x_out
     assert (type(x_out.grad_fn).__name__ == "LeanRoutingBackward") == lean
     (x_out * weight).sum().backward()
     grads = [p.grad for p in module.parameters()] + ([x_inp.grad] if x_grad else [])
@@ -54,7 +67,7 @@ def _outputs_and_grads(module, x_inp, x_grad: bool, lean: bool, weight: torch.Te
     return [x_out.detach(), *grads]
 
 
-# (batch, masks, x needs its gradient, CHUNK_ELEMENTS): 8 is two inputs per chunk, or two samples' worth.
+# (batch, masks, x needs its gradient, chunk elements): 8 is two inputs per chunk, or two samples' worth.
 VARIANTS = [
     ((), "none", False, None),
     ((), "mask", True, 8),
@@ -71,33 +84,29 @@ VARIANTS = [
 @pytest.mark.parametrize("n_iters", [1, 2, 3])
 @pytest.mark.parametrize(("d_out", "d_inp"), [(1, D_INP), (3, D_INP), (1, D_SCALAR)])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_lean_call_equals_autograd(
-    monkeypatch: pytest.MonkeyPatch, n_inp, n_iters, d_out, d_inp, normalize
-) -> None:
+def test_lean_call_equals_autograd(n_inp, n_iters, d_out, d_inp, normalize) -> None:
     module = _case(n_inp, n_iters, d_out, normalize, d_inp)
-    assert module._votes_are_smaller(torch.empty(N, d_inp)) == (d_inp == D_SCALAR)
+    assert votes_are_smaller(module, torch.empty(N, d_inp)) == (d_inp == D_SCALAR)
     for batch, masks, x_grad, chunk_elements in VARIANTS:
-        if chunk_elements is not None:
-            monkeypatch.setattr(em, "CHUNK_ELEMENTS", chunk_elements)
+        set_chunk_elements(chunk_elements)
         x_inp = torch.randn(*batch, N, d_inp, dtype=f64)
         weight = torch.randn(*batch, N_OUT, d_out, dtype=f64)
         kw = _masks(masks, batch)
         lean = _outputs_and_grads(module, x_inp, x_grad, True, weight, **kw)
         full = _outputs_and_grads(module, x_inp, x_grad, False, weight, **kw)
-        monkeypatch.undo()
         for k, (a, b) in enumerate(zip(lean, full, strict=True)):
             where = (batch, masks, x_grad, chunk_elements, k)
             assert (a is None) == (b is None), where  # unused parameters get no gradient in both
             assert a is None or torch.allclose(a, b, rtol=1e-10, atol=1e-12), where
 
 
-def test_chunks_of_whole_samples_and_of_parts_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_of_whole_samples_and_of_parts_of_one() -> None:
     module = _case(-1, 2, 3, True)
     x_inp = torch.randn(5, N, D_INP, dtype=f64)
     weight = torch.randn(5, N_OUT, 3, dtype=f64)
     full = _outputs_and_grads(module, x_inp, True, False, weight)
     for chunk_elements in (N_OUT, 3 * N_OUT, 2 * N * N_OUT, 10**6):  # 1 or 3 inputs, 2 or all samples
-        monkeypatch.setattr(em, "CHUNK_ELEMENTS", chunk_elements)
+        set_chunk_elements(chunk_elements)
         lean = _outputs_and_grads(module, x_inp, True, True, weight)
         for a, b in zip(lean, full, strict=True):
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -137,8 +146,8 @@ def test_no_gradients_keeps_nothing() -> None:
 
 @pytest.mark.parametrize("n_inp", [-1, N])
 @pytest.mark.parametrize(("d_out", "d_inp"), [(3, D_INP), (1, D_SCALAR)])
-def test_gradcheck_through_the_lean_call(monkeypatch: pytest.MonkeyPatch, n_inp: int, d_out, d_inp) -> None:
-    monkeypatch.setattr(em, "CHUNK_ELEMENTS", 3 * N_OUT)  # chunks of 3 inputs
+def test_gradcheck_through_the_lean_call(n_inp: int, d_out, d_inp) -> None:
+    set_chunk_elements(3 * N_OUT)  # chunks of 3 inputs
     module = _case(n_inp, 3, d_out, True, d_inp)
     names = [name for name, _ in module.named_parameters()]
     mask = torch.rand(2, N, N_OUT) < 0.3
@@ -156,13 +165,13 @@ def test_gradcheck_through_the_lean_call(monkeypatch: pytest.MonkeyPatch, n_inp:
 
 @pytest.mark.parametrize("n_inp", [-1, 4])
 @pytest.mark.parametrize("n_iters", [1, 2, 3])
-def test_scalar_votes_equal_the_sums(monkeypatch: pytest.MonkeyPatch, n_inp: int, n_iters: int) -> None:
+def test_scalar_votes_equal_the_sums(n_inp: int, n_iters: int) -> None:
     module = EfficientVectorRouting(n_inp=n_inp, n_out=N_OUT, d_inp=16, d_out=1, n_iters=n_iters, dtype=f64)
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn_like(p) * 0.3)
     x_inp = torch.randn(2, 3, 4, 16, dtype=f64)
-    assert module._votes_are_smaller(x_inp)
+    assert votes_are_smaller(module, x_inp)  # the fast paths route by scalar votes; Algorithm 1 by the sums
     mask = torch.rand(4, N_OUT) < 0.3
     mask[1] = True
     pad_mask = torch.zeros(2, 3, 4, dtype=torch.bool)
@@ -170,16 +179,14 @@ def test_scalar_votes_equal_the_sums(monkeypatch: pytest.MonkeyPatch, n_inp: int
     for kw in ({}, {"mask": mask, "pad_mask": pad_mask}):
         results = []
         for scalar in (True, False):
-            if not scalar:
-                monkeypatch.setattr(EfficientVectorRouting, "_votes_are_smaller", lambda self, x_inp: False)
-            x = x_inp.clone().requires_grad_()
-            assert type(module(x, **kw).grad_fn).__name__ == "LeanRoutingBackward"
-            out = module.route(x, **kw)
-            (out.x_out.square().sum() + out.phi.sin().sum()).backward()
+            with fast_paths(scalar):
+                x = x_inp.clone().requires_grad_()
+                assert (type(module(x, **kw).grad_fn).__name__ == "LeanRoutingBackward") == scalar
+                out = module.route(x, **kw)
+                (out.x_out.square().sum() + out.phi.sin().sum()).backward()
             kept = [out.x_out, out.phi, out.R, out.S, out.pred_x_inp, x.grad]
             results.append(kept + [p.grad for p in module.parameters()])
             module.zero_grad(set_to_none=True)
-            monkeypatch.undo()
         for a, b in zip(*results, strict=True):
             assert (a is None) == (b is None)
             assert a is None or torch.allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -190,9 +197,10 @@ def test_head_plain_call_equals_its_credit_path() -> None:
     hidden_states = torch.randn(2, 5, 2, 6, dtype=f64)
     pad_mask = torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
     results = []
-    for scores_of in (head, lambda h, pad_mask: head.forward_with_phi(h, pad_mask).scores):
+    for fast in (True, False):
         h = hidden_states.clone().requires_grad_()
-        scores = scores_of(h, pad_mask=pad_mask)
+        with fast_paths(fast):
+            scores = head(h, pad_mask=pad_mask) if fast else head.forward_with_phi(h, pad_mask).scores
         scores.square().sum().backward()
         results.append([scores, h.grad] + [p.grad for p in head.parameters()])
         head.zero_grad(set_to_none=True)

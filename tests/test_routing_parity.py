@@ -11,6 +11,7 @@ from creditlens.routing import (
     EfficientVectorRouting,
     GenerativeMatrixRouting,
     RoutingHead,
+    fast_paths,
 )
 
 from _modules import DotProductSimilarities, LearnedMemories
@@ -57,9 +58,11 @@ ROUTING_CASES = (
 )
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-paths", "as-written"])
 @pytest.mark.parametrize("name", ROUTING_CASES)
-def test_every_stored_output_matches_reference_in_float64(name: str) -> None:
-    out, expected = _run(name, torch.float64)
+def test_every_stored_output_matches_reference_in_float64(name: str, fast: bool) -> None:
+    with fast_paths(fast):
+        out, expected = _run(name, torch.float64)
     assert expected, "the case stores outputs"
     for key, value in expected.items():
         assert out[key].shape == value.shape, key
@@ -96,13 +99,16 @@ def test_matrix_routing_plain_call_returns_scores_means_and_variances() -> None:
     assert max_rel_err(sig2_out, tensors["out.sig2_out"]) < 1e-9
 
 
-def test_paper_head_reproduces_scores_and_phis() -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-paths", "as-written"])
+def test_paper_head_reproduces_scores_and_phis(fast: bool) -> None:
     case, tensors = load_case("paper_head_toy")
     kw = {k: v for k, v in case["kw"].items() if k != "n_pos"}
     head = RoutingHead(**kw, dtype=torch.float64)
     head.load_state_dict(state_of(tensors), strict=True)
-    out = head.forward_with_phi(tensors["hidden_states"])
+    with fast_paths(fast):
+        out = head.forward_with_phi(tensors["hidden_states"])
+        scores = head(tensors["hidden_states"])
     assert max_rel_err(out.scores, tensors["out.scores"]) < 1e-9
     for k, phi in enumerate(out.phis):
         assert max_rel_err(phi, tensors[f"out.phi{k}"]) < 1e-9
-    assert torch.equal(head(tensors["hidden_states"]), out.scores)
+    assert torch.equal(scores, out.scores)

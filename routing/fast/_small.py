@@ -24,12 +24,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
-from torch import nn
 
+from ..efficient import LAYER_NORM_EPS, normalize
 from ._precision import add_matmul_, matmul
-
-# F.layer_norm's default, which EfficientVectorRouting._norm uses.
-LAYER_NORM_EPS = 1e-5
 
 
 def vote_backward(
@@ -41,7 +38,8 @@ def vote_backward(
     grads: dict[str, torch.Tensor],
     low: torch.dtype | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """gA `[b, n_out, d_inp]` and gs `[b, n_out]` of `x_out = module._vote(A, s, scale, small)`.
+    """gA `[b, n_out, d_inp]` and gs `[b, n_out]` of `x_out = vote(A, s, scale, small.W_F1, small.W_F2, small.B_F2)`
+    (`routing/efficient.py`).
 
     Args:
         A, s: the M-step's sums `[b, n_out, d_inp]`, `[b, n_out]`.
@@ -57,7 +55,7 @@ def vote_backward(
     if "W_F1" in grads:
         grads["W_F1"] += (gT * Ac).sum(dim=0)  # [jd]
     if "W_F2" in grads:
-        Ac.mul_(small.W_F1)  # [bjd]: the product _vote multiplies by W_F2
+        Ac.mul_(small.W_F1)  # [bjd]: the product `vote` multiplies by W_F2
         add_matmul_(grads["W_F2"], Ac.flatten(0, 1).mT, g.flatten(0, 1), low)  # [dh]
     if "B_F2" in grads:
         grads["B_F2"] += (g * s.unsqueeze(-1)).sum(dim=0)  # [jh]
@@ -65,19 +63,19 @@ def vote_backward(
 
 
 def predict_backward(
-    module: nn.Module,
     x_out: torch.Tensor,
     small: SimpleNamespace,
     gp: torch.Tensor,
     grads: dict[str, torch.Tensor],
     low: torch.dtype | None,
 ) -> torch.Tensor:
-    """The gradient `[b, n_out, d_out]` of x_out, given gp `[b, n_out, d_inp]` of `module._predict(x_out)`.
+    """The gradient `[b, n_out, d_out]` of x_out, given gp `[b, n_out, d_inp]` of
+    `predict(x_out, small.W_G1, small.W_G2, small.B_G2)` (`routing/efficient.py`).
 
     Gradients of W_G1, W_G2 and B_G2 are added to theirs in `grads` (by name) if it has them; matrix products
     run in `low` precision if given.
     """
-    normed = module._norm(x_out)  # [bjh]
+    normed = normalize(x_out)  # [bjh]
     if "W_G2" in grads:
         grads["W_G2"] += matmul(normed, small.W_G1, low).mul_(gp).sum(dim=0)  # [jd]
     gM = gp * small.W_G2  # [bjd]
@@ -86,7 +84,7 @@ def predict_backward(
     if "W_G1" in grads:
         add_matmul_(grads["W_G1"], normed.flatten(0, 1).mT, gM.flatten(0, 1), low)  # [hd]
     g_normed = matmul(gM, small.W_G1.mT, low)  # [bjh]
-    return norm_backward(x_out, g_normed) if module.d_out > 1 else g_normed
+    return norm_backward(x_out, g_normed) if x_out.shape[-1] > 1 else g_normed
 
 
 def norm_backward(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..efficient import activation_scores, normalize, predict, uniform_routing, vote
 from ._call import SMALL, Call, make_call
-from ._em import uniform_routing
 from ._fused import backward_chunk, forward_chunk, fused
 from ._precision import add_matmul_, addmm, autocast_as, autocast_off, matmul_into, product, to_low
 from ._scalar import scalar_backward, scalar_route
@@ -52,7 +52,7 @@ def lean_forward(
     """`x_out [..., n_out, d_out]` of `x_inp [..., n_inp, d_inp]`, differentiable at the cost described above.
 
     Layers whose per-input votes are smaller than the M-step's sums (`d_out == 1` over few inputs, see
-    `EfficientVectorRouting._votes_are_smaller`) route by their votes instead, see `_scalar.py`.
+    `_route.votes_are_smaller`) route by their votes instead, see `_scalar.py`.
 
     Args:
         module: the `EfficientVectorRouting` layer (its configuration and parameters).
@@ -113,7 +113,7 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
     for t in range(m.n_iters):
         if t > 0:
             with autocast_as(x.device, call.low):
-                P = m._predict(x_out, small)  # [bjd]
+                P = predict(x_out, small.W_G1, small.W_G2, small.B_G2)  # [bjd]
             if preds_all is not None:
                 P = preds_all[t - 1].copy_(P)
                 kept.preds.append(P)
@@ -124,7 +124,9 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
             x_c, x_low, mask = x[sb, si], call.x_low[sb, si], call.mask_of(sb, si)  # [bid], [bid], [bij]
             if t == 0:  # a_inp and the betas, once per input
                 x_a = x_low if m.n_inp < 0 else x_c  # a matrix-vector product reads the smaller copy
-                a_inp[sb, si] = m._a_inp(x_a, call.flat_scale[sb], call.rows("W_A", si), call.rows("B_A", si))
+                a_inp[sb, si] = activation_scores(
+                    x_a, call.flat_scale[sb], call.rows("W_A", si), call.rows("B_A", si)
+                )
                 if m.n_inp < 0:
                     beta_c = betas[sb, si].view(-1, 2 * j)  # [(bi)(2j)]
                     addmm(bias, x_low.reshape(-1, d), weight.mT, call.low, out=beta_c)
@@ -141,13 +143,13 @@ def _route(call: Call, keep: bool, keep_preds: bool = False) -> tuple[torch.Tens
             add_matmul_(A[sb], phi_T, x_low, call.low)  # [bjd]
             s[sb] += phi_sum  # [bj]
         with autocast_as(x.device, call.low):  # the small products as autocast would compute them
-            x_out = m._vote(A, s, call.flat_scale, small)  # [bjh]
+            x_out = vote(A, s, call.flat_scale, small.W_F1, small.W_F2, small.B_F2)  # [bjh]
         if keep:
             x_out = outs_all[t].copy_(x_out)
             kept.sums.append((A, s))
             kept.outs.append(x_out)
             kept.z.append(z_all)
-    x_out = m._norm(x_out) if m.normalize else x_out  # [bjh]
+    x_out = normalize(x_out) if m.normalize else x_out  # [bjh]
     return x_out.view(*call.batch, *x_out.shape[1:]), kept if keep else None
 
 
@@ -244,7 +246,7 @@ def _backward(
         gP = _pass_backward(call, kept, t, gA, gs, P, buffers)
         if t > 0:
             buffers.g_use, kept.z[t] = (kept.z[t] if variable else None), None
-            g = predict_backward(m, kept.outs[t - 1], small, gP, buffers.grads, call.low)  # [bjh]
+            g = predict_backward(kept.outs[t - 1], small, gP, buffers.grads, call.low)  # [bjh]
             gA, gs = vote_backward(*kept.sums[t - 1], call.flat_scale, small, g, buffers.grads, call.low)
     return buffers.grads, buffers.gx
 

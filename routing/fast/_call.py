@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from ._em import chunk_rows
 from ._precision import add_matmul_, low_precision, matmul, to_low
+from ._route import chunk_rows, votes_are_smaller
 from ._spare import give_back, low_copy
 
 # Parameters after the M-step's sums, whose gradients `_small.py` gives.
@@ -55,7 +55,7 @@ def make_call(
         x_dtype=x_inp.dtype, low=low,
         mask=None if pair_mask is None else pair_mask.reshape(-1, n, n_out),
         flat_scale=scale.expand(*batch, 1).reshape(-1, 1), chunks=_chunks(samples, n, n_out, low),
-        scalar=module._votes_are_smaller(x_inp),
+        scalar=votes_are_smaller(module, x_inp),
     )  # fmt: skip
 
 

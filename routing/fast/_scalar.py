@@ -4,7 +4,7 @@ hand-written backward pass.
 
 With `d_out = 1` the votes are numbers, `V = scale * (x_inp * W_F2^T) W_F1^T + B_F2^T`, and the E-step's
 scores are `z = U * x_out + Q` with `U = (x_inp * W_G1) W_G2^T` and `Q = x_inp B_G2^T`, all `[..., n_inp,
-n_out]` (see `EfficientVectorRouting._scalar_votes`). With f = sigmoid(a) (zero on masked pairs) and
+n_out]` (see `_route.scalar_votes`). With f = sigmoid(a) (zero on masked pairs) and
 bsum = beta_use + beta_ign, iteration t computes
 
     R_0 uniform,   R_t = softmax(logsigmoid(u_t)),   u_t = (U * x_out_{t-1} + Q) * W_S + B_S   (t > 0),
@@ -32,10 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from ..efficient import activation, activation_scores, credit, e_step, uniform_routing
 from ._call import Call
-from ._em import activation, masked_softmax, uniform_routing
 from ._precision import add_matmul_, addmm, matmul, matmul_into
 
 _ALL = slice(None)
@@ -54,7 +53,7 @@ class _ScalarKept:
 
 def _votes(call: Call) -> torch.Tensor:
     """V, and U and Q after several iterations, as one block `[k, b, n_inp, n_out]` (k = 3 or 1), computed as
-    `EfficientVectorRouting._scalar_votes` does."""
+    `_route.scalar_votes` does."""
     p, x, j, low = call.p, call.x, call.module.n_out, call.low
     several = call.module.n_iters > 1
     VUQ = x.new_empty(3 if several else 1, *x.shape[:-1], j)  # [kbij]
@@ -71,8 +70,8 @@ def _routing(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """R, and the scores z and u it came from, `[b, n_inp, n_out]` each, given the previous outputs `[b, n_out]`."""
     z = torch.addcmul(Q, U, x_prev.unsqueeze(-2))  # [bij]
-    u = torch.addcmul(call.rows("B_S", _ALL), z, call.rows("W_S", _ALL))  # [bij]
-    return masked_softmax(F.logsigmoid(u), call.mask), z, u  # [bij] each
+    R, _, u = e_step(z, call.rows("W_S", _ALL), call.rows("B_S", _ALL), call.mask)  # [bij] each
+    return R, z, u
 
 
 def scalar_route(call: Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | None]:
@@ -81,7 +80,7 @@ def scalar_route(call: Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | No
     j = m.n_out
     VUQ = _votes(call)  # [kbij]
     V, *UQ = VUQ  # [bij] each
-    a_inp = m._a_inp(x, call.flat_scale, p["W_A"], p["B_A"])  # [bi]
+    a_inp = activation_scores(x, call.flat_scale, p["W_A"], p["B_A"])  # [bi]
     if m.n_inp > 0:
         bsum, bign = p["beta_use"] + p["beta_ign"], p["beta_ign"]  # [ij] each
     else:
@@ -96,7 +95,7 @@ def scalar_route(call: Call, keep: bool) -> tuple[torch.Tensor, _ScalarKept | No
             R = uniform_routing(m.CONST_ones_over_n_out, call.mask)  # [j] or [bij]
         else:
             R = _routing(call, *UQ, outs[-1])[0]  # [bij]
-        phi = f_a_inp * (R * bsum - bign)  # [bij]
+        phi = credit(f_a_inp, R, bsum, bign)  # [bij]
         outs.append((phi * V).sum(dim=-2))  # [bj]
     x_out = outs[-1].view(*call.batch, j, 1)  # [...j1]
     return x_out, _ScalarKept(VUQ, a_inp, bsum, bign, outs) if keep else None
@@ -123,7 +122,7 @@ def scalar_backward(
             R, z, u = _routing(call, *UQ, kept.outs[t - 1])  # [bij] each
         # In place wherever a tensor is used for the last time: the pass allocates a few [b, n_inp, n_out]
         # tensors per iteration, not a dozen.
-        phi = f * (R * kept.bsum).sub_(kept.bign)  # [bij]
+        phi = credit(f, R, kept.bsum, kept.bign)  # [bij]
         gV.addcmul_(g.unsqueeze(-2), phi)
         gphi = g.unsqueeze(-2) * V  # [bij]
         ga += torch.linalg.vecdot(gphi, phi)  # [bi]

@@ -20,35 +20,39 @@ import warnings
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
-from ._em import activation, masked_softmax, uniform_routing
+from ..efficient import activation, credit, e_step, uniform_routing
 
-# Whether `fused` compiles on the reduced-precision path; set to False after a compilation failed.
-ENABLED = True
-_COMPILED: dict[Callable, Callable] = {}
+# The compiled kernels, by (function, compiler): `torch.compile` is looked up at each call, so a replaced
+# compiler (an identity to run the functions as written, or one that fails) gets kernels of its own. After a
+# failed compilation every function maps to itself: it warns once, then runs as written.
+_KERNELS: dict[tuple[Callable, Callable], Callable] = {}
 
 
 def fused(fn: Callable, low: torch.dtype | None, *args):
     """`fn(*args, low)`: compiled if `low` (autocast's precision of matrix products) is given, else as written."""
-    global ENABLED
-    if low is None or not ENABLED:
+    if low is None:
         return fn(*args, low)
-    if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, dynamic=True)
+    compiler = torch.compile
+    kernel = _KERNELS.get((fn, compiler))
+    if kernel is None:
+        kernel = _KERNELS[fn, compiler] = compiler(fn, dynamic=True)
+    if kernel is fn:
+        return fn(*args, low)
     try:
         # One compiled variant per kind of call (first iteration or not, masked or not, per-input betas or not,
         # batch of one or more): more than dynamo's default limit of 8 for one function in a varied model.
         with torch._dynamo.config.patch(recompile_limit=64):
-            return _COMPILED[fn](*args, low)
+            return kernel(*args, low)
     # Inductor raises several kinds of error (no compiler, a failed build); fn itself is right, so it runs as is.
     except Exception as error:
-        ENABLED = False
+        for each in (forward_chunk, backward_chunk):
+            _KERNELS[each, compiler] = each
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         warnings.warn(
             f"creditlens could not compile the routing's elementwise work for {low} autocast "
-            f"({type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
-            "it runs uncompiled: same results, slower. torch.compile's CPU backend needs a C++ compiler "
-            "(for example `apt-get install g++`).",
+            f"({type(error).__name__}: {message}); it runs uncompiled: same results, slower. torch.compile's "
+            "CPU backend needs a C++ compiler (for example `apt-get install g++`).",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -68,8 +72,8 @@ def _routing(
     f = activation(a, mask)  # [bi1] or [bij]
     if z is None:
         return f, uniform_routing(prior, mask), None  # [j] or [bij]
-    u = torch.addcmul(B_S, z.to(B_S.dtype), W_S)  # [bij]
-    return f, masked_softmax(F.logsigmoid(u), mask), u  # [bij], [bij]
+    R, _, u = e_step(z.to(B_S.dtype), W_S, B_S, mask)  # [bij] each
+    return f, R, u
 
 
 def forward_chunk(
@@ -97,7 +101,7 @@ def forward_chunk(
         low: the precision of matrix products, or None.
     """
     f, R, _ = _routing(a, mask, prior, z, B_S, W_S)
-    phi = f * (R * bsum - bign)  # [bij]
+    phi = credit(f, R, bsum, bign)  # [bij]
     return _transposed(phi, low), phi.sum(dim=-2)  # [bji], [bj]
 
 
@@ -142,7 +146,7 @@ def backward_chunk(
         gradients of W_S and B_S summed over `sum_dims`.
     """
     f, R, u = _routing(a, mask, prior, z, B_S, W_S)
-    phi = f * bsum if phi_in_bsum else f * (R * bsum - bign)  # [bij]
+    phi = f * bsum if phi_in_bsum else credit(f, R, bsum, bign)  # [bij]
     gphi = gphi.to(f.dtype) if gs is None else gphi.to(f.dtype) + gs  # [bij]
     ga = (gphi * phi).sum(dim=-1) * torch.sigmoid(-a)  # [bi]
     phi_out = None if not need_phi else phi if low is None else phi.to(low)  # [bij]

@@ -1,13 +1,12 @@
 """The reduced-precision copy of a routing's input (`_call.py`), its memory handed from one call to the next.
 
 Under bfloat16 autocast every plain call of `EfficientVectorRouting` converts its float32 input once for the
-matrix products (the head configuration of `benchmarks/bench_routing.py`: 161 MB in, 80 MB out). Written to a
-freshly allocated block, that copy first faults in every page of it: on the development machine an 80 MB fill
-took 36 ms in fresh memory against 13 ms in memory already mapped. So a call that is done with its copy gives
-the block back here, and the next call whose input fits in it writes its copy there (in that configuration the
-bfloat16 forward and backward pass then took 6-24% less time: medians of 7 in one process alternating both ways,
-and in three pairs of alternating processes). One block at a time is kept, none larger than `MAX_SPARE_BYTES`.
-"""
+matrix products (for the paper head's first routing: 161 MB in, 80 MB out). Written to a freshly allocated
+block, that copy first faults in every page of it, which takes about three times as long as writing to memory
+already mapped. So a call that is done with its copy gives the block back here, and the next call whose input
+fits in it writes its copy there; docs/performance.md has the measured gain. One block at a time is kept,
+none larger than `MAX_SPARE_BYTES`: the only state the fast paths keep between calls besides their compiled
+kernels (`_fused.py`)."""
 
 from __future__ import annotations
 
