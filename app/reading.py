@@ -12,7 +12,8 @@ from creditlens.viz.colors import DYNAMIC_RANGE
 
 # What one cell of each view is.
 _CELLS = {
-    "Overlay": "each square is one patch of the image as the model saw it, its credit summed over depths",
+    "Overlay": "each patch's credit, summed over depths, is spread smoothly over its part of the image as the "
+    "model saw it",
     "Per-depth grid": "one map per depth (0 = the embedding output), each square one patch",
     "One depth": "each square is one patch's credit at this depth",
     "Depth x patch": "rows are depths (0 = the embedding output), columns the patches in raster order",
@@ -43,7 +44,8 @@ def reading(raw: RawCredit, view: str, mode: str, limit: float, bias: float | No
             f"**Brighter** is more credit whatever its sign (|credit| on a log scale from "
             f"{limit / DYNAMIC_RANGE:.2g} to {limit:.3g}); pick *signed* to see which way it pushed."
         )
-    lines = [colours, _CELLS.get(view, "") + "."]
+    cells = _CELLS.get(view, "")
+    lines = [colours, cells[:1].upper() + cells[1:] + "."]
     score = float(raw.scores[raw.cls])
     if bias is not None:
         total = float(np.nansum(raw.credit))

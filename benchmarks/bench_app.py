@@ -4,13 +4,16 @@ and several sessions opening the page at once.
 Each round starts `creditlens app` on a free port and, once it answers its health check, drives Debian's
 headless Chromium (Playwright):
 
+- server start: seconds from `creditlens app` until its health check answers (it imports, loads the bundled
+  models and explains their first samples first);
 - first visit: seconds from the page request until the title and the model picker show, and until the first
   credit figure has loaded (the default model's explanation of the first sample);
 - model switches: picking the text model until its coloured words show, then the image model again until its
   figure shows;
 - later visit: a new browser session on the same server, to its first figure;
 - under load: `--sessions` new browser sessions requested at once (after the visits above), each timed to
-  its first figure.
+  its first figure; and the same for a baseline Streamlit page holding only a title, a picker and an image,
+  which shows what any Streamlit page costs with the browser on the same cores.
 
 Page timings are taken inside each page (`performance.now()`, from the page's request), so sessions that load
 at once are timed independently of the order this script looks at them.
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 
@@ -53,12 +57,30 @@ MARK_TIMES = """(() => {
 })();""".replace("FIGURE", FIGURE)
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    """`creditlens app` on a free port, once it answers its health check."""
+# The baseline: a Streamlit page with only a title, a model picker and an image, served with the same
+# options, so the sessions-at-once figure can be read against what any Streamlit page costs here.
+MINIMAL_PAGE = """import numpy as np
+import streamlit as st
+
+st.title("creditlens")
+st.selectbox("Zoo model", ["fashion-mnist-vit", "rotten-tomatoes-minilm"])
+st.image(np.full((280, 280), 128, dtype=np.uint8))
+"""
+
+
+def start_server(minimal: bool = False) -> tuple[subprocess.Popen, str]:
+    """`creditlens app` (or, `minimal`, the baseline page) on a free port, once it answers its health check."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "creditlens.app.cli", "app", "--port", str(port)]
+    if minimal:
+        from creditlens.app.commands_app import app_command
+
+        script = Path(tempfile.mkdtemp()) / "minimal_page.py"
+        script.write_text(MINIMAL_PAGE)
+        # The app's own Streamlit options, with `streamlit run` on the baseline script instead of `serve`.
+        command = [sys.executable, "-m", "streamlit", "run", str(script), *app_command("127.0.0.1", port)[3:]]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir()
     )
@@ -126,7 +148,9 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for round_ in range(args.rounds):
+            started = time.perf_counter()
             process, url = start_server()
+            add("server start: until it answers", time.perf_counter() - started)
             try:
                 context, page = open_page(browser, url)
                 content, figure = marks(page)
@@ -148,6 +172,8 @@ def main() -> None:
                 context, page = open_page(browser, url)
                 add("later visit: first explanation", marks(page)[1])
                 context.close()
+                if not args.sessions:
+                    continue
                 opened = [open_page(browser, url) for _ in range(args.sessions)]
                 add(
                     f"{args.sessions} sessions at once: each one's first figure",
@@ -158,6 +184,22 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+            if args.sessions:
+                process, url = start_server(minimal=True)
+                try:
+                    context, page = open_page(browser, url)  # one warm session first, as above
+                    marks(page)
+                    context.close()
+                    opened = [open_page(browser, url) for _ in range(args.sessions)]
+                    add(
+                        f"baseline page, {args.sessions} sessions at once: each one's image",
+                        *(marks(p)[1] for _, p in opened),
+                    )
+                    for context, _ in opened:
+                        context.close()
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
         browser.close()
     print(f"creditlens app in headless Chromium ({os.cpu_count()} CPUs), {args.rounds} fresh servers")
     for name, values in results.items():

@@ -483,7 +483,7 @@ def test_each_figure_says_how_to_read_it_and_its_numbers_add_up() -> None:
     at = _app()
     (caption,) = _figure_captions(at)
     assert "**Red** raised the score of *Ankle boot*, **blue** lowered it, **white** is zero" in caption
-    assert "each square is one patch of the image as the model saw it" in caption
+    assert "Each patch's credit, summed over depths, is spread smoothly over its part of the image" in caption
     total, bias, score = (
         float(x)
         for x in re.search(
