@@ -597,3 +597,17 @@ def test_compared_classes_of_a_text_share_one_colour_scale_in_the_words_view() -
     assert len(limits) == 2 and limits[0] == limits[1]
     legends = [re.findall(r">(-?[\d.]+)</span><span>credit", h.proto.body) for h in at.get("html")]
     assert len(legends) == 2 and legends[0] == legends[1]  # the two HTML legends end at the same value
+
+
+def test_a_warmed_server_explains_nothing_on_its_first_visit(forward_passes: list[int]) -> None:
+    import streamlit as st
+
+    st.cache_resource.clear()  # a fresh server
+    session.warm()  # what `creditlens app` does before it answers
+    warmed = len(forward_passes)
+    assert warmed == 2  # each bundled model's first sample
+    at = _app()
+    assert len(_figures(at)) == 1 and len(forward_passes) == warmed  # the first visit found it ready
+    at.selectbox(key="model").select(TEXT).run()
+    _assert_clean(at)
+    assert len(forward_passes) == warmed
