@@ -113,6 +113,15 @@ def marks(page) -> tuple[float, float]:
     return content / 1000, figure / 1000
 
 
+def at_once(browser, url: str, sessions: int) -> list[float]:
+    """Seconds to the first figure of each of `sessions` browser sessions requested at once."""
+    opened = [open_page(browser, url) for _ in range(sessions)]
+    seconds = [marks(page)[1] for _, page in opened]
+    for context, _ in opened:
+        context.close()
+    return seconds
+
+
 def switch_model(page, name: str, ready: str) -> float:
     """Seconds from picking model `name` until `ready` (a script returning true) holds."""
     page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
@@ -172,15 +181,11 @@ def main() -> None:
                 context, page = open_page(browser, url)
                 add("later visit: first explanation", marks(page)[1])
                 context.close()
-                if not args.sessions:
-                    continue
-                opened = [open_page(browser, url) for _ in range(args.sessions)]
-                add(
-                    f"{args.sessions} sessions at once: each one's first figure",
-                    *(marks(p)[1] for _, p in opened),
-                )
-                for context, _ in opened:
-                    context.close()
+                if args.sessions:
+                    add(
+                        f"{args.sessions} sessions at once: each one's first figure",
+                        *at_once(browser, url, args.sessions),
+                    )
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -190,13 +195,10 @@ def main() -> None:
                     context, page = open_page(browser, url)  # one warm session first, as above
                     marks(page)
                     context.close()
-                    opened = [open_page(browser, url) for _ in range(args.sessions)]
                     add(
                         f"baseline page, {args.sessions} sessions at once: each one's image",
-                        *(marks(p)[1] for _, p in opened),
+                        *at_once(browser, url, args.sessions),
                     )
-                    for context, _ in opened:
-                        context.close()
                 finally:
                     process.terminate()
                     process.wait(timeout=30)
